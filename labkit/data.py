@@ -1,0 +1,173 @@
+"""Data that ships or is generated from a seed, split and standardized, batched in memory.
+
+Nothing here downloads: the digits come with scikit-learn (1,797 8×8 images, 10 classes)
+and the synthetic sets are drawn from a seeded generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from labkit.validate import check_float, check_int
+
+
+@dataclass(frozen=True)
+class Split:
+    """Inputs `x` (N, F) float32 and integer class labels `y` (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass(frozen=True)
+class Data:
+    """Train/val/test splits standardized with statistics of the training split only."""
+
+    train: Split
+    val: Split
+    test: Split
+    mean: torch.Tensor  # (F,) per-feature mean of the raw training inputs
+    std: torch.Tensor  # (F,) per-feature std of the raw training inputs (1 where constant)
+    classes: int
+
+    @property
+    def features(self) -> int:
+        return self.train.x.shape[1]
+
+    def unstandardize(self, x: torch.Tensor) -> torch.Tensor:
+        """Map standardized inputs back to raw values, e.g. to show the digit images."""
+        return x * self.std + self.mean
+
+
+def split(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> Data:
+    """Shuffle with `seed`, split stratified by class, standardize with train statistics.
+
+    Using test or validation rows to compute the mean and std would leak information about
+    held-out data into training; so only the training rows are used.
+    """
+    check_float("val_fraction", val_fraction, minimum=0.0, maximum=0.4)
+    check_float("test_fraction", test_fraction, minimum=0.0, maximum=0.4)
+    check_int("seed", seed)
+    y = np.asarray(y)
+    idx = np.arange(len(y))
+    rest, test = _split_idx(idx, y, test_fraction, seed)
+    train, val = _split_idx(rest, y, val_fraction / (1 - test_fraction), seed + 1)
+
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    mean = x[train].mean(0)
+    std = x[train].std(0)
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))  # constant pixels: leave at 0
+
+    def part(i: np.ndarray) -> Split:
+        return Split((x[i] - mean) / std, y[i])
+
+    classes = int(y.max()) + 1
+    return Data(part(train), part(val), part(test), mean, std, classes)
+
+
+def _split_idx(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    from sklearn.model_selection import train_test_split  # scikit-learn loads in ~1 s: lazily
+
+    if fraction == 0:
+        return idx, idx[:0]
+    return train_test_split(idx, test_size=fraction, random_state=seed, stratify=y[idx])
+
+
+def load_digits(*, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> Data:
+    """scikit-learn's bundled 8×8 digits as 64 features in [0, 16], split and standardized."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    return split(
+        bunch.data, bunch.target, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    )
+
+
+def make_blobs(
+    n: int = 600,
+    *,
+    features: int = 2,
+    classes: int = 3,
+    spread: float = 1.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` points around `classes` random centres in `features` dimensions (for tests, toys)."""
+    check_int("n", n, minimum=classes)
+    check_int("features", features, minimum=1)
+    check_int("classes", classes, minimum=2)
+    check_float("spread", spread, positive=True)
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(classes, features))
+    y = np.arange(n) % classes
+    x = centres[y] + rng.normal(scale=spread, size=(n, features))
+    return x.astype(np.float32), y
+
+
+def make_spirals(
+    n: int = 600, *, classes: int = 3, noise: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interleaved 2-D spiral arms, one per class: not linearly separable."""
+    check_int("n", n, minimum=classes)
+    check_int("classes", classes, minimum=2)
+    check_float("noise", noise, minimum=0.0)
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    r = rng.uniform(0.1, 1.0, size=n)
+    theta = 4.0 * r + y * (2 * math.pi / classes) + rng.normal(scale=noise, size=n)
+    x = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    return x.astype(np.float32), y
+
+
+class Batches:
+    """Mini-batches `(x, y)` of in-memory tensors, reshuffled every pass.
+
+    Indexing whole tensors with a random permutation is much cheaper than a `DataLoader`
+    that collates sample by sample. The shuffle uses its own seeded generator, whose state
+    is part of a checkpoint, so a resumed run sees exactly the batches it would have seen.
+    """
+
+    def __init__(
+        self,
+        data: Split,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        self.data = data
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.data)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.data.x.device)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            i = order[start : start + self.batch_size]
+            yield self.data.x[i], self.data.y[i]

@@ -1,0 +1,301 @@
+"""One visible training loop: `fit`, `evaluate`, seeding, devices, checkpoints.
+
+The loop in `fit` is the whole algorithm: forward, loss, backward, (clip), step,
+(schedule); after each epoch it evaluates, records history, keeps the last good weights
+and writes a checkpoint. Everything that varies comes in through `TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labkit.checkpoint import CHECKPOINT_FORMAT, load_state, save_state
+from labkit.data import Batches, Split
+from labkit.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
+from labkit.ui import progress
+from labkit.validate import ConfigError, check_choice, check_float, check_int
+
+CHECKPOINT_NAME = "last.pt"
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `fit` needs besides the model and data. Validated on construction."""
+
+    lr: float = 3e-3  # base learning rate (step size), finite and > 0
+    batch_size: int = 64  # examples per optimizer step, >= 1
+    epochs: int = 20  # passes over the training split, >= 1
+    optimizer: str = "adam"  # one of labkit.optim.OPTIMIZERS
+    weight_decay: float = 0.0  # L2 penalty (decoupled from the gradient for adamw), >= 0
+    momentum: float = 0.9  # for momentum, nesterov and rmsprop, in [0, 0.999]
+    schedule: str = "constant"  # one of labkit.optim.SCHEDULES, stepped every optimizer step
+    warmup_steps: int = 0  # steps of linear warm-up for schedule 'warmup'
+    grad_clip: float = 0.0  # clip the global gradient norm to this; 0 turns clipping off
+    seed: int = 0  # seeds the shuffling and dropout inside fit
+    device: str = "auto"  # 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'
+
+    def __post_init__(self) -> None:
+        check_float("lr", self.lr, positive=True)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("epochs", self.epochs, minimum=1)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_float("weight_decay", self.weight_decay, minimum=0.0)
+        check_float("momentum", self.momentum, minimum=0.0, maximum=0.999)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        if self.schedule == "warmup" and self.warmup_steps == 0:
+            raise ConfigError("warmup_steps must be >= 1 with schedule 'warmup'; got 0")
+        check_float("grad_clip", self.grad_clip, minimum=0.0)
+        check_int("seed", self.seed)
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ConfigError(
+                    f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}"
+                ) from None
+
+
+@dataclass
+class History:
+    """Per-epoch records of a run; `fit` appends one row per finished epoch."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)  # empty when fit had no val split
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)  # learning rate at the end of the epoch
+    seconds: list[float] = field(default_factory=list)  # wall time of the epoch
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def append(self, row: dict[str, float]) -> None:
+        for name, value in row.items():
+            getattr(self, name).append(value)
+
+    def as_dict(self) -> dict[str, list]:
+        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the model was put back to its last good weights."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so model initialization and sampling repeat exactly."""
+    check_int("seed", seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn a config's device string into a usable device, or say why it is unavailable."""
+    if name == "auto":
+        return default_device()
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but CUDA is not available; use 'auto'")
+    return device
+
+
+def fit(
+    model: nn.Module,
+    train: Split,
+    config: TrainConfig,
+    *,
+    val: Split | None = None,
+    loss_fn: LossFn = F.cross_entropy,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[History], Any] | None = None,
+    show_progress: bool = True,
+) -> History:
+    """Train `model` in place on `train` and return its history.
+
+    With `checkpoint_dir`, the full training state (weights, optimizer, schedule, random
+    generators, history) is written atomically after every epoch; `resume=True` continues
+    from it and ends with exactly the weights an uninterrupted run would have.
+    `on_epoch(history)` is called after each epoch (e.g. a live plot).
+    """
+    device = resolve_device(config.device)
+    model.to(device)
+    train = train.to(device)
+    val = val.to(device) if val is not None else None
+    batches = Batches(train, config.batch_size, seed=config.seed)
+    optimizer = make_optimizer(
+        config.optimizer,
+        model.parameters(),
+        config.lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+    )
+    steps = config.epochs * len(batches)
+    scheduler = make_scheduler(config.schedule, optimizer, steps, warmup_steps=config.warmup_steps)
+    torch.manual_seed(config.seed)  # dropout: same seed, same masks
+    history = History()
+
+    path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if path is not None and path.exists():
+        if not resume:
+            raise FileExistsError(
+                f"{path} exists; pass resume=True to continue it, or use another checkpoint_dir"
+            )
+        state = load_checkpoint(path)
+        _check_same_run(state["config"], config, path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        batches.generator.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        _extend(history, state["history"])
+
+    good = _copy_state(model)  # weights to fall back on if the loss blows up
+    bar = progress(range(len(history) + 1, config.epochs + 1), desc="epochs", enabled=show_progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        model.train()
+        total = torch.zeros((), device=device)  # summed on device: no sync per step
+        for x, y in batches:  # x (B, F), y (B,)
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += loss.detach() * len(y)
+        train_loss = (total / len(train)).item()
+        if not math.isfinite(train_loss):
+            model.load_state_dict(good)
+            raise TrainingDiverged(
+                f"the training loss became {train_loss} in epoch {epoch} with lr={config.lr}; "
+                f"try a lower learning rate (e.g. lr={config.lr / 10:g}). The model holds the "
+                f"weights from the end of epoch {epoch - 1}"
+                + (f" and {path} is untouched" if path is not None else "")
+            )
+        row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
+        if val is not None:
+            scores = evaluate(model, val, loss_fn)
+            row["val_loss"] = scores["loss"]
+            row["val_accuracy"] = scores.get("accuracy", math.nan)
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        good = _copy_state(model)
+        bar.set_postfix(loss=f"{train_loss:.4f}")
+        if path is not None:
+            save_checkpoint(path, model, optimizer, scheduler, batches, history, config)
+        if on_epoch is not None:
+            on_epoch(history)
+    return history
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: Split, loss_fn: LossFn = F.cross_entropy, *, batch_size: int = 1024
+) -> dict[str, float]:
+    """Mean loss over `data`, and accuracy when the targets are class labels."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        x = data.x[start : start + batch_size].to(device)
+        y = data.y[start : start + batch_size].to(device)
+        logits = model(x)
+        loss_sum += loss_fn(logits, y).item() * len(y)
+        if not y.is_floating_point():
+            correct += (logits.argmax(-1) == y).sum().item()
+    model.train(was_training)
+    scores = {"loss": loss_sum / len(data)}
+    if not data.y.is_floating_point():
+        scores["accuracy"] = correct / len(data)
+    return scores
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """Model outputs for `x` in eval mode, batched, returned on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    batches: Batches,
+    history: History,
+    config: TrainConfig,
+) -> Path:
+    """Write everything needed to resume bit-exactly, atomically."""
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "config": asdict(config),
+        "history": history.as_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "shuffle_rng": batches.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if cuda else [],
+    }
+    return save_state(path, state)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a training checkpoint safely (no arbitrary objects are unpickled)."""
+    return load_state(path, CHECKPOINT_FORMAT)
+
+
+def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    # Resuming with other hyper-parameters would silently mix two different runs.
+    free = {"epochs", "device"}
+    diff = [
+        f"{k}={saved.get(k)!r} (now {v!r})"
+        for k, v in asdict(config).items()
+        if k not in free and saved.get(k) != v
+    ]
+    if diff:
+        raise ConfigError(
+            f"{path} was written by a run with {', '.join(diff)}; resume with the same "
+            "settings, or start a fresh checkpoint_dir"
+        )
+
+
+def _extend(history: History, saved: dict[str, list]) -> None:
+    for name, values in saved.items():
+        getattr(history, name).extend(values)
+
+
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+
+from labkit.data import Batches, Split, load_digits, make_blobs, make_spirals, split
+from labkit.validate import ConfigError
+
+
+def test_digits_shapes_and_split_sizes():
+    data = load_digits(seed=0)
+    assert data.features == 64 and data.classes == 10
+    sizes = [len(data.train), len(data.val), len(data.test)]
+    assert sum(sizes) == 1797
+    assert sizes[2] == 360 and sizes[1] == 180  # 20 % test, 10 % val
+    assert data.train.x.dtype == torch.float32 and data.train.y.dtype == torch.long
+
+
+def test_standardized_with_training_statistics_only():
+    data = load_digits(seed=0)
+    x = data.train.x
+    varying = data.std != 1.0
+    assert torch.allclose(x.mean(0), torch.zeros(64), atol=1e-5)
+    assert torch.allclose(x[:, varying].std(0), torch.ones(int(varying.sum())), atol=1e-4)
+    # the test split is transformed with the same statistics, so it is not exactly centred
+    assert data.test.x.mean(0).abs().max() > 1e-3
+    raw = data.unstandardize(data.test.x)
+    assert raw.min() >= -1e-4 and raw.max() <= 16 + 1e-4
+
+
+def test_split_is_seeded_and_stratified():
+    a, b, c = load_digits(seed=1), load_digits(seed=1), load_digits(seed=2)
+    assert torch.equal(a.test.y, b.test.y) and torch.equal(a.train.x, b.train.x)
+    assert not torch.equal(a.test.y, c.test.y)
+    counts = torch.bincount(a.test.y, minlength=10)
+    assert counts.min() >= 34 and counts.max() <= 38  # ~36 of each digit
+
+
+def test_splits_do_not_overlap():
+    x, y = make_blobs(200, features=3, classes=4, seed=3)
+    x[:, 0] = np.arange(200)  # make rows identifiable
+    data = split(x, y, seed=0)
+    ids = [
+        set(data.unstandardize(s.x)[:, 0].round().int().tolist())
+        for s in (data.train, data.val, data.test)
+    ]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert len(ids[0] | ids[1] | ids[2]) == 200
+
+
+def test_bad_fractions_are_rejected():
+    x, y = make_blobs(100, seed=0)
+    with pytest.raises(ConfigError, match="test_fraction"):
+        split(x, y, test_fraction=0.9)
+
+
+def test_synthetic_sets_repeat_with_seed():
+    for make in (make_blobs, make_spirals):
+        x1, y1 = make(90, seed=5)
+        x2, y2 = make(90, seed=5)
+        x3, _ = make(90, seed=6)
+        assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+        assert not np.array_equal(x1, x3)
+        assert np.bincount(y1).tolist() == [30, 30, 30]
+
+
+def test_batches_cover_every_row_once_per_epoch_and_reshuffle():
+    data = Split(torch.arange(10.0).unsqueeze(1), torch.arange(10))
+    batches = Batches(data, batch_size=4, seed=0)
+    assert len(batches) == 3
+    first = [y.tolist() for _, y in batches]
+    second = [y.tolist() for _, y in batches]
+    assert [len(b) for b in first] == [4, 4, 2]
+    assert sorted(i for batch in first for i in batch) == list(range(10))
+    assert first != second
+    assert len(Batches(data, batch_size=4, drop_last=True)) == 2
+    ordered = [y.tolist() for _, y in Batches(data, 5, shuffle=False)]
+    assert ordered == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+
+
+def test_batches_same_seed_same_order():
+    data = Split(torch.randn(50, 2), torch.arange(50))
+    a = [y.tolist() for _, y in Batches(data, 8, seed=7)]
+    b = [y.tolist() for _, y in Batches(data, 8, seed=7)]
+    assert a == b
+
+
+def test_batch_size_is_validated():
+    with pytest.raises(ConfigError, match="batch_size"):
+        Batches(Split(torch.zeros(3, 1), torch.zeros(3)), 0)

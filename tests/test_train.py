@@ -1,0 +1,188 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labkit.checkpoint import load_state
+from labkit.models import MLP
+from labkit.train import (
+    CHECKPOINT_NAME,
+    TrainConfig,
+    TrainingDiverged,
+    evaluate,
+    fit,
+    load_checkpoint,
+    predict,
+    resolve_device,
+    seed_everything,
+)
+from labkit.validate import ConfigError
+
+
+def _model(seed=0, dropout=0.0):
+    seed_everything(seed)
+    return MLP(in_features=6, hidden=(16,), classes=3, dropout=dropout)
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("lr", 0.0, "lr must be a finite number > 0"),
+        ("lr", math.nan, "lr must be a finite number"),
+        ("lr", math.inf, "lr must be a finite number"),
+        ("batch_size", 0, "batch_size must be an integer >= 1"),
+        ("batch_size", 3.5, "batch_size must be an integer"),
+        ("epochs", 0, "epochs must be an integer >= 1"),
+        ("optimizer", "adamm", "optimizer must be one of 'sgd', 'momentum'"),
+        ("schedule", "linear", "schedule must be one of 'constant', 'step'"),
+        ("weight_decay", -0.1, "weight_decay must be >= 0"),
+        ("momentum", 1.5, "momentum must be <= 0.999"),
+        ("grad_clip", -1.0, "grad_clip must be >= 0"),
+        ("seed", "zero", "seed must be an integer"),
+        ("device", "tpu9", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ],
+)
+def test_bad_config_names_the_field(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_warmup_schedule_needs_warmup_steps():
+    with pytest.raises(ConfigError, match="warmup_steps must be >= 1 with schedule 'warmup'"):
+        TrainConfig(schedule="warmup")
+    TrainConfig(schedule="warmup", warmup_steps=5)
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        TrainConfig().lr = 1.0
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_fit_learns_and_records_history(blobs):
+    model = _model()
+    history = fit(model, blobs.train, TrainConfig(lr=0.01, epochs=8, batch_size=16), val=blobs.val)
+    assert history.epoch == list(range(1, 9))
+    assert len(history.train_loss) == len(history.val_accuracy) == len(history.seconds) == 8
+    assert history.train_loss[-1] < history.train_loss[0] / 2
+    assert evaluate(model, blobs.test)["accuracy"] > 0.9
+    assert history.val_accuracy[-1] == evaluate(model, blobs.val)["accuracy"]
+
+
+def test_same_seed_gives_bit_identical_weights(blobs):
+    cfg = TrainConfig(lr=0.01, epochs=3, batch_size=8)
+    runs = []
+    for _ in range(2):
+        model = _model(dropout=0.2)
+        fit(model, blobs.train, cfg)
+        runs.append(_weights(model))
+    assert _same(*runs)
+    other = _model(dropout=0.2)
+    fit(other, blobs.train, TrainConfig(lr=0.01, epochs=3, batch_size=8, seed=1))
+    assert not _same(runs[0], _weights(other))
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(blobs, tmp_path):
+    # dropout, momentum and a cosine schedule: every piece of state must be restored
+    cfg = TrainConfig(lr=0.05, epochs=6, batch_size=16, optimizer="nesterov", schedule="cosine")
+    straight = _model(dropout=0.3)
+    fit(straight, blobs.train, cfg, val=blobs.val)
+
+    def stop_after_3(history):
+        if len(history) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(_model(dropout=0.3), blobs.train, cfg, val=blobs.val, checkpoint_dir=tmp_path,
+            on_epoch=stop_after_3)  # fmt: skip
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["history"]["epoch"] == [1, 2, 3]
+
+    resumed = _model(seed=123, dropout=0.3)  # different init: the checkpoint must win
+    history = fit(resumed, blobs.train, cfg, val=blobs.val, checkpoint_dir=tmp_path, resume=True)
+    assert history.epoch == [1, 2, 3, 4, 5, 6]
+    assert _same(_weights(straight), _weights(resumed))
+
+
+def test_resume_refuses_other_settings_and_overwrite(blobs, tmp_path):
+    cfg = TrainConfig(lr=0.01, epochs=2, batch_size=16)
+    fit(_model(), blobs.train, cfg, checkpoint_dir=tmp_path)
+    with pytest.raises(FileExistsError, match="resume=True"):
+        fit(_model(), blobs.train, cfg, checkpoint_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"lr=0.01 \(now 0.02\)"):
+        fit(_model(), blobs.train, TrainConfig(lr=0.02, epochs=2, batch_size=16),
+            checkpoint_dir=tmp_path, resume=True)  # fmt: skip
+    # more epochs continue the same run
+    history = fit(_model(), blobs.train, TrainConfig(lr=0.01, epochs=3, batch_size=16),
+                  checkpoint_dir=tmp_path, resume=True)  # fmt: skip
+    assert history.epoch == [1, 2, 3]
+
+
+def test_divergence_stops_and_keeps_last_good_state(blobs, tmp_path):
+    calls = {"n": 0}
+    steps_per_epoch = math.ceil(len(blobs.train) / 16)
+
+    def loss_that_explodes_in_epoch_3(logits, y):
+        calls["n"] += 1
+        loss = F.cross_entropy(logits, y)
+        return loss * math.inf if calls["n"] > 2 * steps_per_epoch else loss
+
+    model = _model()
+    cfg = TrainConfig(lr=0.01, epochs=5, batch_size=16)
+    with pytest.raises(TrainingDiverged, match=r"epoch 3 with lr=0.01; try a lower learning rate"):
+        fit(model, blobs.train, cfg, checkpoint_dir=tmp_path,
+            loss_fn=loss_that_explodes_in_epoch_3)  # fmt: skip
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert saved["history"]["epoch"] == [1, 2]
+    assert _same(_weights(model), saved["model"])
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_huge_learning_rate_diverges_with_advice(blobs):
+    model = _model()
+    before = _weights(model)
+    with pytest.raises(TrainingDiverged, match="try a lower learning rate"):
+        fit(model, blobs.train, TrainConfig(lr=1e30, epochs=3, batch_size=16, optimizer="sgd"))
+    assert _same(before, _weights(model))  # diverged in epoch 1: back to the initial weights
+
+
+def test_grad_clip_bounds_each_step(blobs):
+    model = _model()
+    before = torch.cat([p.detach().flatten() for p in model.parameters()])
+    cfg = TrainConfig(lr=1.0, epochs=1, batch_size=32, optimizer="sgd", grad_clip=1e-3)
+    fit(model, blobs.train, cfg)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    steps = math.ceil(len(blobs.train) / 32)
+    assert (after - before).norm() <= steps * 1e-3 * (1 + 1e-5)
+    assert (after - before).norm() > 0
+
+
+def test_evaluate_and_predict_agree(blobs):
+    model = _model()
+    logits = predict(model, blobs.test.x, batch_size=7)
+    assert logits.shape == (len(blobs.test), 3)
+    acc = (logits.argmax(-1) == blobs.test.y).float().mean().item()
+    scores = evaluate(model, blobs.test, batch_size=5)
+    assert math.isclose(scores["accuracy"], acc, rel_tol=1e-6)
+    assert math.isclose(scores["loss"], F.cross_entropy(logits, blobs.test.y).item(), rel_tol=1e-5)
+    assert model.training  # evaluate restores the mode it found
+
+
+def test_checkpoint_holds_only_plain_data(blobs, tmp_path):
+    fit(_model(), blobs.train, TrainConfig(epochs=1), checkpoint_dir=tmp_path)
+    state = load_state(tmp_path / CHECKPOINT_NAME, "labkit.checkpoint/1")
+    assert state["config"]["epochs"] == 1 and "optimizer" in state and "shuffle_rng" in state
