@@ -6,6 +6,7 @@ Heavy optional libraries (ipywidgets, papermill, …) load only in the modules t
 
 from importlib.metadata import PackageNotFoundError, version
 
+from labkit import ui
 from labkit.checkpoint import CheckpointError, load_model, save_model
 from labkit.data import Batches, Data, Split, load_digits, make_blobs, make_spirals, split
 from labkit.io import read_metrics, write_metrics
@@ -63,5 +64,6 @@ __all__ = [
     "save_model",
     "seed_everything",
     "split",
+    "ui",
     "write_metrics",
 ]

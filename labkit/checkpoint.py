@@ -2,12 +2,16 @@
 
 `torch.load` with `weights_only=True` only rebuilds tensors and plain containers
 (dict, list, tuple, str, numbers, None), so a crafted file cannot run code on load;
-such a file is refused with `CheckpointError`. Writes go to a temporary file that is
+such a file is refused with `CheckpointError`. A SHA-256 digest of the contents, stored
+in the file and checked on load, catches files altered after they were written (torch's
+zip container does not notice a changed weight); it checks integrity, it is no signature.
+Writes go to a temporary file that is
 renamed into place, so a crash never leaves a torn checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -28,8 +32,36 @@ class CheckpointError(RuntimeError):
 
 
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Atomically write a dict of tensors and plain values with `torch.save`."""
+    """Atomically write a dict of tensors and plain values, with a digest of its contents."""
+    state = {**state, "sha256": digest(state)}
     return atomic_write(path, lambda f: torch.save(state, f))
+
+
+def digest(obj: Any) -> str:
+    """SHA-256 over the structure, plain values and raw tensor bytes of `obj`."""
+    h = hashlib.sha256()
+
+    def walk(o: Any) -> None:
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(o, dict):
+            h.update(b"{")
+            for key in sorted(o, key=repr):
+                h.update(repr(key).encode())
+                walk(o[key])
+            h.update(b"}")
+        elif isinstance(o, (list, tuple)):
+            h.update(b"[")
+            for item in o:
+                walk(item)
+            h.update(b"]")
+        else:
+            h.update(repr(o).encode())
+
+    walk(obj)
+    return h.hexdigest()
 
 
 def load_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
@@ -51,6 +83,12 @@ def load_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != expected_format:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path} is not a {expected_format} file (found {found!r})")
+    stored = state.pop("sha256", None)
+    if stored != digest(state):
+        raise CheckpointError(
+            f"refusing to load {path}: its contents do not match the SHA-256 digest written "
+            "with them, so the file was modified or damaged after it was saved"
+        )
     return state
 
 

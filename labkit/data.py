@@ -23,6 +23,10 @@ class Split:
     x: torch.Tensor
     y: torch.Tensor
 
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
+
     def __len__(self) -> int:
         return len(self.y)
 

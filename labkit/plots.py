@@ -26,6 +26,7 @@ def history_figure(history: Any, *, title: str = "training") -> Figure:
 
 def confusion_matrix_figure(cm: np.ndarray, *, labels: list[str] | None = None) -> Figure:
     """Counts with row = true class and column = predicted class; errors are off-diagonal."""
+    cm = np.asarray(cm)
     n = cm.shape[0]
     labels = labels or [str(i) for i in range(n)]
     fig = Figure(figsize=(4.6, 4.2), layout="constrained")
@@ -45,6 +46,7 @@ def images_figure(
     images: np.ndarray, titles: list[str], *, columns: int = 8, size: float = 1.2
 ) -> Figure:
     """A grid of grey images (N, H, W) with a title above each."""
+    images = np.asarray(images)
     rows = max(1, -(-len(images) // columns))
     fig = Figure(figsize=(columns * size, rows * size * 1.25), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()

@@ -137,6 +137,8 @@ def fit(
     from it and ends with exactly the weights an uninterrupted run would have.
     `on_epoch(history)` is called after each epoch (e.g. a live plot).
     """
+    if len(train) == 0:
+        raise ValueError("the training split is empty")
     device = resolve_device(config.device)
     model.to(device)
     train = train.to(device)
@@ -218,6 +220,8 @@ def evaluate(
     model: nn.Module, data: Split, loss_fn: LossFn = F.cross_entropy, *, batch_size: int = 1024
 ) -> dict[str, float]:
     """Mean loss over `data`, and accuracy when the targets are class labels."""
+    if len(data) == 0:
+        raise ValueError("cannot evaluate on an empty split")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

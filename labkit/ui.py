@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from labkit.optim import OPTIMIZERS
+from labkit.validate import check_choice, check_float, check_int
 
 BATCH_SIZES = (1, 8, 16, 32, 64, 128, 256, 512)
 
@@ -40,6 +41,10 @@ class Controls:
     ) -> None:
         import ipywidgets as w
 
+        check_float("lr", lr, positive=True)
+        check_int("batch_size", batch_size, minimum=1)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_int("epochs", epochs, minimum=1)
         style = {"description_width": "90px"}
         sizes = sorted(set(BATCH_SIZES) | {batch_size})
         self.lr = w.FloatLogSlider(

@@ -57,3 +57,32 @@ def test_model_roundtrip(tmp_path, model):
     x = torch.randn(4, 64)
     model.eval()
     assert torch.equal(model(x), loaded(x))
+
+
+def test_altered_weights_are_detected(tmp_path):
+    model = MLP(hidden=(8,))
+    path = save_model(model, tmp_path / "model.pt")
+    data = bytearray(path.read_bytes())
+    weight = model.net[0].weight.detach()[3, :2].numpy().tobytes()  # 8 bytes inside the data
+    at = data.find(weight)
+    assert at > 0
+    data[at] ^= 0x01  # one flipped bit in one weight: torch.load alone would accept it
+    path.write_bytes(bytes(data))
+    assert torch.load(path, weights_only=True)["format"] == "labkit.model/1"
+    with pytest.raises(CheckpointError, match="do not match the SHA-256 digest"):
+        load_model(path)
+
+
+def test_digest_sees_values_dtypes_and_structure():
+    from labkit.checkpoint import digest
+
+    base = {"w": torch.ones(3), "lr": 0.1, "steps": [1, 2]}
+    assert digest(base) == digest({"steps": [1, 2], "lr": 0.1, "w": torch.ones(3)})
+    for changed in (
+        {**base, "w": torch.tensor([1.0, 1.0, 1.0001])},
+        {**base, "w": torch.ones(3, dtype=torch.float64)},
+        {**base, "w": torch.ones(1, 3)},
+        {**base, "lr": 0.2},
+        {**base, "steps": [[1], 2]},
+    ):
+        assert digest(changed) != digest(base)

@@ -87,3 +87,8 @@ def test_batches_same_seed_same_order():
 def test_batch_size_is_validated():
     with pytest.raises(ConfigError, match="batch_size"):
         Batches(Split(torch.zeros(3, 1), torch.zeros(3)), 0)
+
+
+def test_split_rows_must_match():
+    with pytest.raises(ValueError, match="x has 3 rows but y has 2"):
+        Split(torch.zeros(3, 1), torch.zeros(2))

@@ -186,3 +186,11 @@ def test_checkpoint_holds_only_plain_data(blobs, tmp_path):
     fit(_model(), blobs.train, TrainConfig(epochs=1), checkpoint_dir=tmp_path)
     state = load_state(tmp_path / CHECKPOINT_NAME, "labkit.checkpoint/1")
     assert state["config"]["epochs"] == 1 and "optimizer" in state and "shuffle_rng" in state
+
+
+def test_empty_splits_are_refused(blobs):
+    empty = blobs.train.__class__(blobs.train.x[:0], blobs.train.y[:0])
+    with pytest.raises(ValueError, match="training split is empty"):
+        fit(_model(), empty, TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match="empty split"):
+        evaluate(_model(), empty)
