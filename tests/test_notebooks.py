@@ -30,6 +30,8 @@ def test_notebook_contract(path):
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     params = papermill.inspect_notebook(str(path))
+    assigned = [line for line in tagged[0].source.splitlines() if line and line[0].isalpha()]
+    assert len(params) == len(assigned), "papermill could not parse every parameter line"
     assert {"seed", "out_dir"} <= params.keys()
     assert all(p["inferred_type_name"] != "None" and p["help"] for p in params.values())
     code = [c for c in nb.cells if c.cell_type == "code"]
