@@ -5,8 +5,8 @@
 such a file is refused with `CheckpointError`. A SHA-256 digest of the contents, stored
 in the file and checked on load, catches files altered after they were written (torch's
 zip container does not notice a changed weight); it checks integrity, it is no signature.
-Writes go to a temporary file that is
-renamed into place, so a crash never leaves a torn checkpoint.
+Writes go to a temporary file that is renamed into place, so a crash never leaves a torn
+checkpoint.
 """
 
 from __future__ import annotations

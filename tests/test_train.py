@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from labkit.checkpoint import load_state
+from labkit.data import Split
 from labkit.models import MLP
 from labkit.train import (
     CHECKPOINT_NAME,
@@ -189,7 +190,7 @@ def test_checkpoint_holds_only_plain_data(blobs, tmp_path):
 
 
 def test_empty_splits_are_refused(blobs):
-    empty = blobs.train.__class__(blobs.train.x[:0], blobs.train.y[:0])
+    empty = Split(blobs.train.x[:0], blobs.train.y[:0])
     with pytest.raises(ValueError, match="training split is empty"):
         fit(_model(), empty, TrainConfig(epochs=1))
     with pytest.raises(ValueError, match="empty split"):
