@@ -44,10 +44,11 @@ test: lint
 # Re-execute every notebook in place so the stored outputs (shown by GitHub and the book) are fresh.
 notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=600 notebooks/[0-9]*.ipynb
+		--ExecutePreprocessor.timeout=600 notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_loop.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf runs .pytest_cache book/_build

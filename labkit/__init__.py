@@ -6,7 +6,7 @@ Heavy optional libraries (ipywidgets, papermill, …) load only in the modules t
 
 from importlib.metadata import PackageNotFoundError, version
 
-from labkit import ui
+from labkit import exercises, ui
 from labkit.checkpoint import CheckpointError, load_model, save_model
 from labkit.data import Batches, Data, Split, load_digits, make_blobs, make_spirals, split
 from labkit.io import read_metrics, write_metrics
@@ -22,6 +22,7 @@ from labkit.train import (
     fit,
     load_checkpoint,
     predict,
+    resolve_device,
     seed_everything,
 )
 from labkit.validate import ConfigError
@@ -49,6 +50,7 @@ __all__ = [
     "confusion_matrix",
     "default_device",
     "evaluate",
+    "exercises",
     "fit",
     "load_checkpoint",
     "load_digits",
@@ -61,6 +63,7 @@ __all__ = [
     "per_class_report",
     "predict",
     "read_metrics",
+    "resolve_device",
     "save_model",
     "seed_everything",
     "split",

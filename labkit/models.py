@@ -30,6 +30,10 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         check_int("in_features", in_features, minimum=1)
+        if not isinstance(hidden, (tuple, list)):
+            raise ConfigError(
+                f"hidden must be a tuple of layer widths, e.g. (128,) or (256, 128); got {hidden!r}"
+            )
         hidden = tuple(check_int("hidden width", h, minimum=1) for h in hidden)
         check_int("classes", classes, minimum=2)
         check_choice("activation", activation, ACTIVATIONS)
@@ -52,6 +56,7 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_rows(self, x, self.hparams["in_features"])
         return self.net(x)  # (B, F) -> (B, classes)
 
 
@@ -70,6 +75,8 @@ class SmallCNN(nn.Module):
         check_int("image_size", image_size, minimum=2)
         if image_size % 2:
             raise ConfigError(f"image_size must be even (one 2×2 pooling); got {image_size}")
+        if not isinstance(channels, (tuple, list)) or len(channels) != 2:
+            raise ConfigError(f"channels must be two widths, e.g. (16, 32); got {channels!r}")
         c1, c2 = (check_int("channels", c, minimum=1) for c in channels)
         check_int("hidden", hidden, minimum=1)
         check_int("classes", classes, minimum=2)
@@ -99,8 +106,20 @@ class SmallCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(-1, 1, self.image_size, self.image_size)  # (B, F) -> (B, 1, H, W)
+        side = self.image_size
+        if tuple(x.shape[1:]) != (1, side, side):  # images pass; rows are checked, since a
+            check_rows(self, x, side * side)  # wrong width would silently change B
+        x = x.reshape(-1, 1, side, side)  # (B, F) -> (B, 1, H, W)
         return self.head(self.features(x))  # (B, C2, H/2, W/2) -> (B, classes)
+
+
+def check_rows(model: nn.Module, x: torch.Tensor, features: int) -> None:
+    """Refuse anything but a batch of rows (B, features), naming the shape expected."""
+    if x.dim() != 2 or x.shape[1] != features:
+        raise ValueError(
+            f"{type(model).__name__} takes a batch of rows of {features} features, shape "
+            f"(B, {features}); got shape {tuple(x.shape)}"
+        )
 
 
 MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}

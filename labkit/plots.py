@@ -6,22 +6,73 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 
-def history_figure(history: Any, *, title: str = "training") -> Figure:
-    """Loss (train and val) and val accuracy per epoch, side by side."""
-    fig = Figure(figsize=(9, 3.2), layout="constrained")
-    loss_ax, acc_ax = fig.subplots(1, 2)
-    loss_ax.plot(history.epoch, history.train_loss, marker=".", label="train")
-    if history.val_loss:
-        loss_ax.plot(history.epoch, history.val_loss, marker=".", label="val")
-    loss_ax.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss", yscale="log")
-    loss_ax.legend()
-    if history.val_accuracy:
-        acc_ax.plot(history.epoch, history.val_accuracy, marker=".", color="C1")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", title=f"{title}: val accuracy")
-    acc_ax.grid(alpha=0.3)
-    return fig
+def history_figure(history: Any, *, title: str = "training", epochs: int | None = None) -> Figure:
+    """Loss (train and val, log scale) and val accuracy per epoch, best epoch marked."""
+    return HistoryPlot(title, epochs=epochs).draw(history)
+
+
+class HistoryPlot:
+    """The curves of one run in a figure that is built once and redrawn cheaply.
+
+    Building a figure and rendering mathtext tick labels cost more than an epoch of the
+    course models, so a live plot keeps one figure and only replaces its lines' data.
+    """
+
+    def __init__(self, title: str = "training", *, epochs: int | None = None) -> None:
+        self.title = title
+        self.epochs = epochs  # planned epochs, shown as "epoch k/N" when known
+        self.figure = Figure(figsize=(9, 3.2), dpi=72)
+        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.86, wspace=0.25)
+        self.loss_ax, self.acc_ax = self.figure.subplots(1, 2)
+        (self.train,) = self.loss_ax.plot([], [], marker=".", label="train (mean during the epoch)")
+        (self.val,) = self.loss_ax.plot([], [], marker=".", label="val (after the epoch)")
+        (self.acc,) = self.acc_ax.plot([], [], marker=".", color="C1")
+        self.best = [ax.axvline(1, color="0.5", linestyle=":") for ax in self.figure.axes]
+        for ax in self.figure.axes:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+            ax.set_xlabel("epoch")
+        # The loss falls by orders of magnitude: a log axis, with plain tick labels.
+        self.loss_ax.set(yscale="log", ylabel="loss (log scale)")
+        self.loss_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        self.loss_ax.yaxis.set_minor_locator(NullLocator())
+        self.loss_ax.set_title(f"{title}: loss", fontsize=10)
+        self.acc_ax.set(ylabel="accuracy")
+        self.acc_ax.set_title(f"{title}: val accuracy", fontsize=10)
+        self.acc_ax.grid(alpha=0.3)
+        self.best[0].set_label("lowest val loss")
+        self.legend = self.loss_ax.legend(fontsize=8, loc="lower left")  # made once: cheaper
+        self.status = self.figure.suptitle("", fontsize=9, x=0.98, ha="right")
+
+    def draw(self, history: Any) -> Figure:
+        """Show `history` (a labkit History) and return the figure."""
+        n_val = len(history.val_loss)
+        self.train.set_data(history.epoch, history.train_loss)
+        self.val.set_data(history.epoch[:n_val], history.val_loss)
+        self.acc.set_data(history.epoch[: len(history.val_accuracy)], history.val_accuracy)
+        if not n_val and len(self.legend.texts) > 1:  # a run without validation: train only
+            self.legend = self.loss_ax.legend(handles=[self.train], fontsize=8, loc="lower left")
+        best = best_epoch(history)
+        for line in self.best:
+            line.set_visible(best is not None)
+            line.set_xdata([best or 1] * 2)
+        if best is not None:
+            self.legend.texts[-1].set_text(f"lowest val loss (epoch {best})")
+        for ax in self.figure.axes:
+            ax.relim(visible_only=True)
+            ax.autoscale_view()
+        planned = f"/{self.epochs}" if self.epochs else ""
+        self.status.set_text(f"epoch {len(history)}{planned}")
+        return self.figure
+
+
+def best_epoch(history: Any) -> int | None:
+    """The epoch with the lowest validation loss, or None without validation."""
+    if not history.val_loss:
+        return None
+    return history.epoch[int(np.argmin(history.val_loss))]
 
 
 def confusion_matrix_figure(cm: np.ndarray, *, labels: list[str] | None = None) -> Figure:

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit.checkpoint import CHECKPOINT_FORMAT, load_state, save_state
-from labkit.data import Batches, Split
-from labkit.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
-from labkit.ui import progress
+from labkit.data import Batches, Data, Split
+from labkit.optim import OPTIMIZERS, SCHEDULES, check_momentum, make_optimizer, make_scheduler
+from labkit.progress import progress
 from labkit.validate import ConfigError, check_choice, check_float, check_int
 
 CHECKPOINT_NAME = "last.pt"
@@ -39,10 +39,11 @@ class TrainConfig:
     batch_size: int = 64  # examples per optimizer step, >= 1
     epochs: int = 20  # passes over the training split, >= 1
     optimizer: str = "adam"  # one of labkit.optim.OPTIMIZERS
-    weight_decay: float = 0.0  # L2 penalty (decoupled from the gradient for adamw), >= 0
-    momentum: float = 0.9  # for momentum, nesterov and rmsprop, in [0, 0.999]
+    weight_decay: float | None = None  # L2 penalty (decoupled for adamw), >= 0; None: the
+    # optimizer's standard default (0.01 for adamw, 0 for the others)
+    momentum: float | None = None  # for 'momentum' and 'nesterov' only, in [0, 0.999]; None: 0.9
     schedule: str = "constant"  # one of labkit.optim.SCHEDULES, stepped every optimizer step
-    warmup_steps: int = 0  # steps of linear warm-up for schedule 'warmup'
+    warmup_steps: int = 0  # steps of linear warm-up before the schedule (>= 1 for 'warmup')
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 turns clipping off
     seed: int = 0  # seeds the shuffling and dropout inside fit
     device: str = "auto"  # 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'
@@ -52,8 +53,9 @@ class TrainConfig:
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("epochs", self.epochs, minimum=1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_float("weight_decay", self.weight_decay, minimum=0.0)
-        check_float("momentum", self.momentum, minimum=0.0, maximum=0.999)
+        if self.weight_decay is not None:
+            check_float("weight_decay", self.weight_decay, minimum=0.0)
+        check_momentum(self.optimizer, self.momentum)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_int("warmup_steps", self.warmup_steps, minimum=0)
         if self.schedule == "warmup" and self.warmup_steps == 0:
@@ -61,12 +63,7 @@ class TrainConfig:
         check_float("grad_clip", self.grad_clip, minimum=0.0)
         check_int("seed", self.seed)
         if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except (RuntimeError, TypeError):
-                raise ConfigError(
-                    f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}"
-                ) from None
+            parse_device(self.device)
 
 
 @dataclass
@@ -108,11 +105,21 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def parse_device(name: Any) -> torch.device:
+    """A torch device from its name, or a ConfigError saying which names are allowed."""
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {name!r}"
+        ) from None
+
+
 def resolve_device(name: str) -> torch.device:
-    """Turn a config's device string into a usable device, or say why it is unavailable."""
+    """Turn a device name ('auto' included) into a usable device, or say why it is unusable."""
     if name == "auto":
         return default_device()
-    device = torch.device(name)
+    device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but CUDA is not available; use 'auto'")
     return device
@@ -137,8 +144,9 @@ def fit(
     from it and ends with exactly the weights an uninterrupted run would have.
     `on_epoch(history)` is called after each epoch (e.g. a live plot).
     """
-    if len(train) == 0:
-        raise ValueError("the training split is empty")
+    _check_split("train", train)
+    if val is not None:
+        _check_split("val", val)
     device = resolve_device(config.device)
     model.to(device)
     train = train.to(device)
@@ -164,6 +172,12 @@ def fit(
             )
         state = load_checkpoint(path)
         _check_same_run(state["config"], config, path)
+        done = len(state["history"]["epoch"])
+        if done > config.epochs:
+            raise ConfigError(
+                f"{path} holds {done} finished epochs but epochs={config.epochs}: resume with "
+                f"epochs >= {done}, or start a fresh checkpoint_dir"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
@@ -220,8 +234,7 @@ def evaluate(
     model: nn.Module, data: Split, loss_fn: LossFn = F.cross_entropy, *, batch_size: int = 1024
 ) -> dict[str, float]:
     """Mean loss over `data`, and accuracy when the targets are class labels."""
-    if len(data) == 0:
-        raise ValueError("cannot evaluate on an empty split")
+    _check_split("data", data)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -242,7 +255,14 @@ def evaluate(
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
-    """Model outputs for `x` in eval mode, batched, returned on the CPU."""
+    """Model outputs for inputs `x` (a tensor or array) in eval mode, batched, on the CPU."""
+    if isinstance(x, (Split, Data)):
+        raise TypeError(
+            f"predict takes the inputs x, e.g. data.test.x; got a {type(x).__name__} "
+            "(use evaluate(model, split) for loss and accuracy)"
+        )
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -294,6 +314,22 @@ def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> N
             f"{path} was written by a run with {', '.join(diff)}; resume with the same "
             "settings, or start a fresh checkpoint_dir"
         )
+
+
+def _check_split(name: str, split: Any) -> None:
+    # Fail before any work, with the fix, instead of deep inside the loop.
+    if isinstance(split, Data):
+        raise TypeError(
+            f"{name} must be a Split such as data.train or data.val; got the whole Data "
+            "(e.g. fit(model, data.train, config, val=data.val))"
+        )
+    if not isinstance(split, Split):
+        raise TypeError(
+            f"{name} must be a labkit.Split; got {type(split).__name__} "
+            "(wrap tensors as labkit.Split(x, y))"
+        )
+    if len(split) == 0:
+        raise ValueError(f"the {name} split is empty")
 
 
 def _extend(history: History, saved: dict[str, list]) -> None:

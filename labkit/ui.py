@@ -1,4 +1,4 @@
-"""Interactive controls, a live training plot, a run button, and progress bars.
+"""Interactive controls, a live training plot and a run button.
 
 Widgets are seeded from a notebook's parameters and read back with `values()` in
 ordinary cells, so a headless run (papermill, nbval, the book) computes exactly the
@@ -8,29 +8,22 @@ ipywidgets and IPython are imported only when a widget is made.
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Callable, Iterable
+import io
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from labkit.optim import OPTIMIZERS
 from labkit.validate import check_choice, check_float, check_int
 
 BATCH_SIZES = (1, 8, 16, 32, 64, 128, 256, 512)
+# 1-2-3-5 steps per decade from 1e-5 to 10: every value the course asks for sits exactly
+# on the slider (a log slider with a fixed step turns 3e-3 into 3.2e-3 in the browser).
+LEARNING_RATES = (*(float(f"{m}e{k}") for k in range(-5, 1) for m in (1, 2, 3, 5)), 10.0)
 
-
-def progress_enabled() -> bool:
-    """False when the environment variable LABKIT_PROGRESS is 0, false, off or no."""
-    return os.environ.get("LABKIT_PROGRESS", "1").strip().lower() not in ("0", "false", "off", "no")
-
-
-def progress(
-    iterable: Iterable, *, desc: str = "", total: int | None = None, enabled: bool = True
-) -> Any:
-    """A tqdm bar (a widget in JupyterLab, text elsewhere); a silent pass-through when off."""
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, disable=not (enabled and progress_enabled()))
+# The Output widget of the run_button whose callback is running, if any (see LiveDashboard).
+_button_output: ContextVar[Any] = ContextVar("labkit_button_output", default=None)
 
 
 class Controls:
@@ -46,12 +39,12 @@ class Controls:
         check_choice("optimizer", optimizer, OPTIMIZERS)
         check_int("epochs", epochs, minimum=1)
         style = {"description_width": "90px"}
-        sizes = sorted(set(BATCH_SIZES) | {batch_size})
-        self.lr = w.FloatLogSlider(
-            value=lr, base=10, min=min(-5, math.floor(math.log10(lr))),
-            max=max(1, math.ceil(math.log10(lr))), step=0.1,
-            description="learning rate", readout_format=".1e", style=style,
+        rates = sorted(set(LEARNING_RATES) | {float(lr)})  # the default is always a stop
+        self.lr = w.SelectionSlider(
+            options=[(f"{r:g}", r) for r in rates], value=float(lr),
+            description="learning rate", style=style, continuous_update=False,
         )  # fmt: skip
+        sizes = sorted(set(BATCH_SIZES) | {batch_size})
         self.batch_size = w.Dropdown(
             options=sizes, value=batch_size, description="batch size", style=style
         )
@@ -76,34 +69,84 @@ class Controls:
 
 
 def controls(**defaults: Any) -> Controls:
-    """Widgets for lr (log scale), batch size, optimizer and epochs, seeded from `defaults`."""
+    """Widgets for lr (1-2-3-5 steps), batch size, optimizer and epochs, seeded from `defaults`."""
     return Controls(**defaults)
 
 
 class LiveDashboard:
-    """Loss and accuracy curves redrawn after every epoch; pass `update` as `fit(on_epoch=…)`.
+    """Loss and accuracy curves that follow a run; pass `update` as `fit(on_epoch=…)`.
 
-    In a notebook the figure is shown once and replaced in place each epoch; outside one
-    (plain Python) it draws nothing until `figure` is asked for.
+    Rendering the figure costs about as much as an epoch of the course models, so it is
+    redrawn at most every `interval` seconds (and never more than ~10 % of the time),
+    and always after the last of `epochs`. In a cell the figure is shown once and replaced
+    in place, so the notebook stores the final one; under a `run_button`, where replacing
+    a display does not reach the page, it redraws inside its own output area. Outside a
+    notebook it draws the figure (`dashboard.figure`) and shows nothing.
     """
 
-    def __init__(self, title: str = "training") -> None:
-        from labkit.plots import history_figure
+    def __init__(
+        self, title: str = "training", *, epochs: int | None = None, interval: float = 1.0
+    ) -> None:
+        from labkit.plots import HistoryPlot
 
-        self._draw = history_figure
-        self.title = title
-        self.figure = None
-        self._handle = None
+        if epochs is not None:
+            check_int("epochs", epochs, minimum=1)
+        self.plot = HistoryPlot(title, epochs=epochs)
+        self.interval = check_float("interval", interval, minimum=0.0)
+        self.draws = 0  # how many times the figure was rendered
+        self._last = time.perf_counter()  # when the last draw ended
+        self._cost = 0.0  # seconds the last draw took
+        self._handles: list[Any] = []  # display handles (image, caption) in a cell
+        self._area: Any = None  # Output widget under a button
+
+    @property
+    def figure(self) -> Any:
+        return self.plot.figure
 
     def update(self, history: Any) -> None:
-        self.figure = self._draw(history, title=self.title)
+        """Redraw from `history` when due: the last epoch, or `interval` since the last draw."""
+        start = time.perf_counter()
+        last_epoch = self.plot.epochs is not None and len(history) >= self.plot.epochs
+        if not last_epoch and start - self._last < max(self.interval, 10 * self._cost):
+            return
+        self.plot.draw(history)
         if _in_notebook():
-            from IPython.display import display
+            self._show(caption(history, self.plot.epochs))
+        self.draws += 1
+        self._last = time.perf_counter()
+        self._cost = self._last - start
 
-            if self._handle is None:
-                self._handle = display(self.figure, display_id=True)
+    def _show(self, text: str) -> None:
+        from IPython.display import Image, Pretty, clear_output, display
+
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png")
+        shown = (Image(data=buffer.getvalue(), format="png"), Pretty(text))
+        if _button_output.get() is None:  # an ordinary cell: replace the displays in place
+            if not self._handles:
+                self._handles = [display(obj, display_id=True) for obj in shown]
             else:
-                self._handle.update(self.figure)
+                for handle, obj in zip(self._handles, shown, strict=True):
+                    handle.update(obj)
+            return
+        if self._area is None:  # under a button: an output area of our own inside its Output
+            import ipywidgets as w
+
+            self._area = w.Output()
+            display(self._area)
+        with self._area:
+            clear_output(wait=True)
+            display(*shown)
+
+
+def caption(history: Any, epochs: int | None = None) -> str:
+    """One line with the latest epoch's numbers, e.g. for under a live plot."""
+    parts = [f"epoch {len(history)}" + (f"/{epochs}" if epochs else "")]
+    parts.append(f"train loss {history.train_loss[-1]:.4f}")
+    if history.val_loss:
+        parts.append(f"val loss {history.val_loss[-1]:.4f}")
+        parts.append(f"val accuracy {history.val_accuracy[-1]:.3f}")
+    return " · ".join(parts)
 
 
 def run_button(description: str, callback: Callable[[], Any]) -> Any:
@@ -115,8 +158,12 @@ def run_button(description: str, callback: Callable[[], Any]) -> Any:
 
     def on_click(_: Any) -> None:
         out.clear_output(wait=True)
-        with out:
-            callback()
+        token = _button_output.set(out)
+        try:
+            with out:
+                callback()
+        finally:
+            _button_output.reset(token)
 
     button.on_click(on_click)
     return w.VBox([button, out])

@@ -24,6 +24,20 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return `value` if it is True or False (papermill passes `-p name True`)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False; got {value!r}")
+    return value
+
+
+def check_str(name: str, value: Any) -> str:
+    """Return `value` if it is a string (e.g. a path, where '' means none)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string; got {value!r}")
+    return value
+
+
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     """Return `value` if it is an integer (not a bool) and at least `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -1,4 +1,4 @@
-"""JupyterLab in a real browser: the notebook runs, its widgets render and reach the kernel.
+"""JupyterLab in a real browser: what a learner does — run, move widgets, press Train.
 
 Skipped where no Chromium is installed (`.ci/run` installs it with apt-get); the
 playwright wheel drives the system Chromium and never downloads a browser.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -34,13 +35,15 @@ FLAGS = [
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    # Serve a copy: the browser session may autosave, and must never touch the repository.
+    # Serve copies: the browser session may autosave, and must never touch the repository.
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.read(NOTEBOOKS / "00_welcome.ipynb", as_version=4)
-    for cell in nb.cells:  # start without stored outputs, so everything seen is fresh
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    nbformat.write(nb, root / "00_welcome.ipynb")
+    for name in ("00_welcome.ipynb", "03_training_pipeline.ipynb"):
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        for cell in nb.cells:  # start without stored outputs, so everything seen is fresh
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, root / name)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
@@ -65,33 +68,110 @@ def browser():
         browser.close()
 
 
-KERNEL_READY = """() => {
+KERNEL_IDLE = """() => {
     const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
     const kernel = panel && panel.sessionContext && panel.sessionContext.session?.kernel;
     return Boolean(kernel && kernel.connectionStatus === "connected" && kernel.status === "idle");
 }"""
+# Every code cell has run and the kernel is idle (read from the notebook model, which,
+# unlike the page, holds every cell: JupyterLab renders only the cells near the viewport).
+ALL_RAN = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cells = panel.content.model.cells;
+    for (let i = 0; i < cells.length; i++) {
+        const cell = cells.get(i);
+        if (cell.type === "code" && !cell.executionCount) return false;
+    }
+    return panel.sessionContext.session.kernel.status === "idle";
+}"""
+# The text outputs of the first cell whose source contains `needle`.
+CELL_TEXT = """(needle) => {
+    const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+    for (let i = 0; i < cells.length; i++) {
+        const cell = cells.get(i);
+        if (cell.type !== "code" || !cell.sharedModel.getSource().includes(needle)) continue;
+        return cell.outputs.toJSON().map(o => [].concat(o.text || "",
+            (o.data && o.data["text/plain"]) || "", o.ename ? o.ename + ": " + o.evalue : "")
+            .join("")).join("");
+    }
+    return null;
+}"""
+# A short fingerprint of every image in an element, to see it change.
+IMAGES = """(el) => Array.from(el.querySelectorAll("img")).map(img => {
+    let h = 0;
+    for (let i = 0; i < img.src.length; i += 7) h = (h * 31 + img.src.charCodeAt(i)) | 0;
+    return h;
+})"""
 
 
-def test_welcome_notebook_widgets_render_and_reach_the_kernel(lab, browser):
+def _open_and_run_all(browser, lab, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab}/lab/tree/00_welcome.ipynb?token={TOKEN}")
-    page.wait_for_function(KERNEL_READY, timeout=90_000)
+    # A workspace of its own, reset: JupyterLab would otherwise reopen the tabs of the last
+    # page, and the notebook in front might not be this one.
+    page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={TOKEN}")
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
     # fire and forget: the command's promise settles only when every cell has run
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    page.locator(".jp-OutputArea-output", has_text="all checks passed").wait_for(timeout=120_000)
+    page.wait_for_function(ALL_RAN, timeout=180_000, polling=500)
+    return page
 
-    controls = page.locator(".jp-CodeCell", has_text="labkit.ui.controls(").first
-    controls.scroll_into_view_if_needed()
-    slider = controls.locator(".widget-hslider").first  # the log-scale learning-rate slider
+
+def _cell(page, needle):
+    cell = page.locator(".jp-CodeCell", has_text=needle).first
+    cell.scroll_into_view_if_needed()
+    return cell
+
+
+def test_welcome_widgets_reach_the_kernel_and_checks_hold_after_moving_them(lab, browser):
+    page = _open_and_run_all(browser, lab, "00_welcome.ipynb")
+    assert "all checks passed" in page.evaluate(CELL_TEXT, "assert tuple(int(p)")
+
+    controls = _cell(page, "labkit.ui.controls(")
+    slider = controls.locator(".widget-hslider").first  # the learning-rate slider
     slider.wait_for(state="visible", timeout=30_000)
     assert "learning rate" in controls.inner_text()
-    batch_size = controls.locator(".widget-dropdown select").first
-    assert batch_size.input_value() is not None
-    batch_size.select_option(label="128")
+    assert controls.locator(".widget-readout").first.inner_text().strip() == "0.003"
+    controls.locator(".widget-dropdown select").first.select_option(label="128")
 
-    # re-run the `ui.values()` cell: the kernel must see the batch size chosen in the browser
-    cell = page.locator(".jp-CodeCell", has_text="ui.values()").first
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    cell.locator(".jp-OutputArea-output", has_text="'batch_size': 128").wait_for(timeout=30_000)
+    # What the notebook tells the learner to do: move a widget, re-run the cells below it.
+    _cell(page, "ui.values()").locator(".jp-InputArea-editor").click()
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-below'); }")
+    page.wait_for_function(
+        "() => (" + CELL_TEXT + ")('ui.values()').includes(\"'batch_size': 128\")", timeout=30_000
+    )
+    page.wait_for_function(ALL_RAN, timeout=120_000, polling=500)
+    checks = page.evaluate(CELL_TEXT, "assert tuple(int(p)")
+    assert "all checks passed" in checks, checks
+    page.close()
+
+
+def test_pipeline_train_button_redraws_its_plot_through_the_last_epoch(lab, browser):
+    page = _open_and_run_all(browser, lab, "03_training_pipeline.ipynb")
+    checks = page.evaluate(CELL_TEXT, "assert same_as_by_hand")
+    assert "all checks passed" in checks, checks
+
+    controls = _cell(page, "labkit.ui.controls(")
+    controls.locator(".widget-hslider").first.wait_for(state="visible", timeout=30_000)
+    controls.locator(".widget-dropdown select").nth(1).select_option(label="sgd")  # optimizer
+
+    cell = _cell(page, "labkit.ui.run_button(")
+    cell.locator("button", has_text="Train").click()
+    output = cell.locator(".jp-OutputArea-output").first
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    while "15 epochs: val accuracy" not in (text := output.inner_text()):
+        seen.update(output.evaluate(IMAGES))
+        assert "Error" not in text and time.monotonic() < deadline, (
+            f"Train did not finish: {text!r}"
+        )
+        time.sleep(0.1)
+    seen.update(output.evaluate(IMAGES))
+    text = output.inner_text()
+    # The widgets' settings, exactly (the slider used to send back 3.2e-3 for 3e-3) ...
+    assert "sgd, lr=0.003, batch size 32, 15 epochs: val accuracy" in text, text
+    # ... and the plot under the button, redrawn live and after the last epoch: the caption
+    # shown with the current image says so.
+    assert "epoch 15/15 · train loss" in text, text
+    assert len(output.evaluate(IMAGES)) == 1, "one live figure, replaced in place"
+    assert len(seen) >= 2, "the figure under the button was never redrawn"
     page.close()

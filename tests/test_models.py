@@ -43,3 +43,17 @@ def test_trainable_only_counts_unfrozen():
     m = MLP(in_features=4, hidden=(3,), classes=2)
     m.net[0].requires_grad_(False)
     assert parameter_count(m, trainable_only=True) == parameter_count(m) - (4 * 3 + 3)
+
+
+def test_wrong_inputs_get_errors_that_say_what_is_expected():
+    with pytest.raises(ConfigError, match=r"hidden must be a tuple of layer widths.*\(128,\)"):
+        MLP(hidden=128)
+    with pytest.raises(ConfigError, match="channels must be two widths"):
+        SmallCNN(channels=16)
+    # 64 rows of 32 values used to come back as 32 rows of predictions
+    with pytest.raises(ValueError, match=r"SmallCNN takes .* rows of 64 features.*\(64, 32\)"):
+        SmallCNN()(torch.randn(64, 32))
+    with pytest.raises(ValueError, match=r"MLP takes a batch of rows of 64 features.*\(5, 63\)"):
+        MLP()(torch.randn(5, 63))
+    with pytest.raises(ValueError, match=r"shape \(64,\)"):
+        MLP()(torch.randn(64))

@@ -1,4 +1,5 @@
-"""Notebooks run headless with papermill: parameters are honoured or rejected by name."""
+"""Notebooks run headless with papermill: parameters are honoured or rejected by name,
+every value validation accepts runs to the end, and re-runs into the same out_dir work."""
 
 import json
 from pathlib import Path
@@ -6,52 +7,126 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+import torch
 
 from labkit.checkpoint import load_model
-from labkit.models import MLP
+from labkit.models import MLP, SmallCNN
+from labkit.optim import OPTIMIZERS
+from labkit.train import load_checkpoint
+from labkit.validate import ConfigError
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+WELCOME = NOTEBOOKS / "00_welcome.ipynb"
 PIPELINE = NOTEBOOKS / "03_training_pipeline.ipynb"
+TEMPLATE = NOTEBOOKS / "_template.ipynb"
 REQUIRED = {"test_accuracy", "test_precision_macro", "test_recall_macro", "test_f1_macro"}
 
 
-def _run(tmp_path, **parameters):
+def _run(tmp_path, notebook=PIPELINE, **parameters):
     return papermill.execute_notebook(
-        str(PIPELINE), str(tmp_path / "out.ipynb"), parameters=parameters,
+        str(notebook), str(tmp_path / "out.ipynb"), parameters=parameters,
         cwd=str(tmp_path), progress_bar=False, kernel_name="python3",
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def _metrics(out_dir):
+    return json.loads((Path(out_dir) / "metrics.json").read_text())
+
+
+def _text(*cells):
+    """What the cells printed or showed as text."""
+    return "".join(
+        o.get("text", "") + o.get("data", {}).get("text/plain", "")
+        for c in cells
+        for o in c.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize(
+    "path", [*sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), TEMPLATE], ids=lambda p: p.stem
+)
 def test_notebook_contract(path):
     nb = nbformat.read(path, as_version=4)
     first = nb.cells[0]
-    assert first.cell_type == "markdown" and first.source.startswith(f"# {path.name[:2]} · ")
+    number = "NN" if path == TEMPLATE else path.name[:2]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {number} · ")
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     params = papermill.inspect_notebook(str(path))
     assigned = [line for line in tagged[0].source.splitlines() if line and line[0].isalpha()]
     assert len(params) == len(assigned), "papermill could not parse every parameter line"
-    assert {"seed", "out_dir"} <= params.keys()
+    assert {"seed", "out_dir", "device"} <= params.keys()
     assert all(p["inferred_type_name"] != "None" and p["help"] for p in params.values())
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code), "commit notebooks with outputs"
-    assert any("assert" in c.source for c in code[-2:]), "end with check-yourself assertions"
+    assert any("## Check yourself" in c.source for c in nb.cells if c.cell_type == "markdown")
+    # Exercises: each answer cell calls the checker and is followed by its hidden solution,
+    # which runs a reference answer through the same checker.
+    exercises = [i for i, c in enumerate(nb.cells) if "exercise" in c.metadata.get("tags", [])]
+    assert 1 <= len(exercises) <= 3 if path == TEMPLATE else 2 <= len(exercises) <= 3
+    for i in exercises:
+        answer, sol = nb.cells[i], nb.cells[i + 1]
+        assert "labkit.exercises.check(" in answer.source and "YOUR " in answer.source
+        assert {"solution", "hide-cell"} <= set(sol.metadata.get("tags", []))
+        assert sol.metadata.get("jupyter", {}).get("source_hidden") is True
+        assert "assert" in sol.source and "labkit.exercises.check(" in sol.source
+        assert "not attempted" in _text(answer)  # the committed notebook leaves it open
 
 
-def test_pipeline_with_other_parameters_writes_metrics_and_model(tmp_path):
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_pipeline_runs_one_epoch_with_every_optimizer(tmp_path, optimizer):
+    # epochs=1 and batch_size=1 are the smallest values validation accepts: they run to the end
+    i = OPTIMIZERS.index(optimizer)
+    model = ("mlp", "cnn")[i % 2]
+    lr = {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05}.get(optimizer, 3e-3)
+    batch_size = 1 if optimizer == "sgd" else 32
     out = tmp_path / "run"
-    _run(tmp_path, model="mlp", optimizer="momentum", lr=0.05, batch_size=64, epochs=8,
-         seed=3, out_dir=str(out))  # fmt: skip
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics.keys() >= REQUIRED
-    assert (metrics["model"], metrics["optimizer"], metrics["lr"]) == ("mlp", "momentum", 0.05)
-    assert (metrics["batch_size"], metrics["epochs"], metrics["seed"]) == (64, 8, 3)
-    assert all(0 <= metrics[k] <= 1 for k in REQUIRED)
-    assert metrics["test_accuracy"] > 0.9 and metrics["resume_matches"] is True
-    assert isinstance(load_model(out / "model.pt"), MLP)
-    assert (out / "confusion_matrix.png").stat().st_size > 1000
-    assert (out / "checkpoints" / "last.pt").exists()
+    _run(tmp_path, model=model, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=1,
+         seed=i, out_dir=str(out))  # fmt: skip
+    metrics = _metrics(out)
+    assert metrics.keys() >= REQUIRED and all(0 <= metrics[k] <= 1 for k in REQUIRED)
+    assert (metrics["model"], metrics["optimizer"], metrics["lr"]) == (model, optimizer, lr)
+    assert (metrics["epochs"], metrics["batch_size"], metrics["seed"]) == (1, batch_size, i)
+    assert metrics["weight_decay"] == (0.01 if optimizer == "adamw" else 0.0)
+    assert metrics["test_accuracy"] > 0.6 and metrics["final_train_loss"] < metrics["initial_loss"]
+    assert isinstance(load_model(out / "model.pt"), MLP if model == "mlp" else SmallCNN)
+
+
+def test_pipeline_reruns_into_the_same_out_dir(tmp_path):
+    # The README's command, run twice (the second run used to crash), then with another lr.
+    out = tmp_path / "run"
+    for lr in (3e-3, 3e-3, 1e-2):
+        _run(tmp_path, optimizer="adam", lr=lr, epochs=3, out_dir=str(out))
+        metrics = _metrics(out)
+        assert metrics["lr"] == lr and metrics["epochs"] == 3 and metrics["resume_matches"]
+        for name in ("model.pt", "confusion_matrix.png", "history.png", "checkpoints/last.pt"):
+            assert (out / name).stat().st_size > 1000, name
+    assert metrics["train_wall_seconds"] >= metrics["train_seconds"] > 0
+
+
+def test_pipeline_resume_continues_and_refuses_other_settings(tmp_path):
+    out = tmp_path / "run"
+    _run(tmp_path, model="mlp", lr=0.01, epochs=2, out_dir=str(out))
+    first = load_checkpoint(out / "checkpoints" / "last.pt")["history"]
+    _run(tmp_path, model="mlp", lr=0.01, epochs=4, resume=True, out_dir=str(out))
+    resumed = load_checkpoint(out / "checkpoints" / "last.pt")["history"]
+    assert resumed["epoch"] == [1, 2, 3, 4] and _metrics(out)["epochs"] == 4
+    assert resumed["seconds"][:2] == first["seconds"], "epochs 1-2 came from the checkpoint"
+    with pytest.raises(papermill.PapermillExecutionError, match=r"lr=0\.01 \(now 0\.02\)"):
+        _run(tmp_path, model="mlp", lr=0.02, epochs=4, resume=True, out_dir=str(out))
+
+
+def _validate(notebook, **parameters):
+    """Run a notebook's parameters and validate cells in-process, with `parameters` injected
+    after the first as papermill does: the same checks, without a kernel per bad value."""
+    nb = nbformat.read(notebook, as_version=4)
+    cell = {t: next(c for c in nb.cells if t in c.metadata.get("tags", [])).source
+            for t in ("parameters", "validate")}  # fmt: skip
+    namespace = {}
+    exec(cell["parameters"], namespace)
+    namespace.update(parameters)
+    exec("\n".join(x for x in cell["validate"].splitlines() if not x.startswith("%")), namespace)
+    return namespace
 
 
 @pytest.mark.parametrize(
@@ -61,9 +136,41 @@ def test_pipeline_with_other_parameters_writes_metrics_and_model(tmp_path):
         ({"model": "resnet"}, "model must be one of 'mlp', 'cnn'"),
         ({"lr": -0.1}, "lr must be a finite number > 0"),
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"weight_decay": -1.0}, "weight_decay must be >= 0"),
+        ({"resume": "yes"}, "resume must be True or False"),
+        ({"out_dir": 3}, "out_dir must be a string"),
+        ({"device": "tpu"}, "device must be .auto., .cpu., .cuda. or .cuda:N.; got .tpu."),
     ],
 )
-def test_pipeline_rejects_bad_parameters_by_name(tmp_path, parameters, message):
+def test_pipeline_validates_every_parameter_by_name(parameters, message):
+    with pytest.raises(ConfigError, match=message):
+        _validate(PIPELINE, **parameters)
+
+
+def test_pipeline_validation_accepts_the_defaults_and_resolves_the_device_once():
+    namespace = _validate(PIPELINE, weight_decay=0.1, optimizer="adamw")
+    assert namespace["config"].weight_decay == 0.1 and namespace["device"].type in ("cpu", "cuda")
+
+
+def test_welcome_validates_its_parameters():
+    with pytest.raises(ConfigError, match="epochs must be an integer >= 1"):
+        _validate(WELCOME, epochs=0)
+
+
+def test_a_bad_value_stops_a_papermill_run_right_after_the_parameters(tmp_path):
+    cuda = torch.cuda.is_available()
+    parameters, message = (
+        ({"device": "cuda:99"}, "cuda") if cuda else ({"device": "cuda"}, "CUDA is not available")
+    )
     with pytest.raises(papermill.PapermillExecutionError, match=message) as info:
         _run(tmp_path, **parameters)
     assert info.value.exec_count <= 3, "rejected right after the parameters cell"
+
+
+def test_welcome_runs_with_one_epoch_and_writes_its_facts(tmp_path):
+    out = tmp_path / "run"
+    _run(tmp_path, WELCOME, epochs=1, out_dir=str(out))
+    metrics = _metrics(out)
+    assert metrics["diverged"] is False and metrics["device"] == "cpu"
+    assert 0 < metrics["val_accuracy"] <= 1 and 0 < metrics["test_accuracy"] <= 1

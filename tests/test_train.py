@@ -46,7 +46,7 @@ def _same(a, b):
         ("optimizer", "adamm", "optimizer must be one of 'sgd', 'momentum'"),
         ("schedule", "linear", "schedule must be one of 'constant', 'step'"),
         ("weight_decay", -0.1, "weight_decay must be >= 0"),
-        ("momentum", 1.5, "momentum must be <= 0.999"),
+        ("momentum", 0.5, "momentum applies to optimizers 'momentum' and 'nesterov' only"),
         ("grad_clip", -1.0, "grad_clip must be >= 0"),
         ("seed", "zero", "seed must be an integer"),
         ("device", "tpu9", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
@@ -55,6 +55,14 @@ def _same(a, b):
 def test_bad_config_names_the_field(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{field: value})
+
+
+def test_momentum_is_for_momentum_optimizers_only():
+    assert TrainConfig(optimizer="momentum", momentum=0.5).momentum == 0.5
+    with pytest.raises(ConfigError, match=r"momentum must be <= 0\.999"):
+        TrainConfig(optimizer="nesterov", momentum=1.5)
+    with pytest.raises(ConfigError, match=r"momentum=0\.9 with optimizer 'rmsprop'"):
+        TrainConfig(optimizer="rmsprop", momentum=0.9)
 
 
 def test_warmup_schedule_needs_warmup_steps():
@@ -189,9 +197,62 @@ def test_checkpoint_holds_only_plain_data(blobs, tmp_path):
     assert state["config"]["epochs"] == 1 and "optimizer" in state and "shuffle_rng" in state
 
 
-def test_empty_splits_are_refused(blobs):
+def test_empty_splits_are_refused_before_any_training(blobs):
     empty = Split(blobs.train.x[:0], blobs.train.y[:0])
-    with pytest.raises(ValueError, match="training split is empty"):
+    with pytest.raises(ValueError, match="the train split is empty"):
         fit(_model(), empty, TrainConfig(epochs=1))
-    with pytest.raises(ValueError, match="empty split"):
+    with pytest.raises(ValueError, match="the data split is empty"):
         evaluate(_model(), empty)
+    calls = []
+    with pytest.raises(ValueError, match="the val split is empty"):
+        fit(_model(), blobs.train, TrainConfig(epochs=1), val=empty, on_epoch=calls.append)
+    assert calls == [], "no epoch may run before the empty validation split is noticed"
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ("data", "train must be a Split such as data.train or data.val; got the whole Data"),
+        ("tuple", r"train must be a labkit.Split; got tuple \(wrap tensors as labkit.Split"),
+    ],
+)
+def test_fit_says_what_it_takes(blobs, train, message):
+    given = blobs if train == "data" else (blobs.train.x, blobs.train.y)
+    with pytest.raises(TypeError, match=message):
+        fit(_model(), given, TrainConfig(epochs=1))
+
+
+def test_predict_takes_arrays_and_refuses_splits(blobs):
+    model = _model()
+    from_array = predict(model, blobs.test.x.numpy().astype("float64"))
+    assert torch.equal(from_array, predict(model, blobs.test.x))
+    with pytest.raises(TypeError, match=r"predict takes the inputs x, e\.g\. data\.test\.x"):
+        predict(model, blobs.test)
+
+
+def test_resuming_a_finished_run_with_fewer_epochs_is_refused(blobs, tmp_path):
+    cfg = TrainConfig(lr=0.01, epochs=3, batch_size=16)
+    fit(_model(), blobs.train, cfg, checkpoint_dir=tmp_path)
+    with pytest.raises(ConfigError, match="holds 3 finished epochs but epochs=2"):
+        fit(_model(), blobs.train, TrainConfig(lr=0.01, epochs=2, batch_size=16),
+            checkpoint_dir=tmp_path, resume=True)  # fmt: skip
+    same = fit(_model(), blobs.train, cfg, checkpoint_dir=tmp_path, resume=True)
+    assert same.epoch == [1, 2, 3]  # a finished run with the same epochs is returned as is
+
+
+def test_fit_runs_every_step_on_the_configured_device(blobs):
+    # The meta device has shapes but no values: the whole forward/backward/step runs on it,
+    # and fit fails only where it reads a number back. A model or batch left behind on the
+    # CPU would fail earlier, with a device-mismatch error.
+    model = _model()
+    with pytest.raises((RuntimeError, NotImplementedError), match="meta") as info:
+        fit(model, blobs.train, TrainConfig(epochs=1, device="meta"), show_progress=False)
+    assert "same device" not in str(info.value)
+    assert all(p.device.type == "meta" for p in model.parameters())
+
+
+def test_auto_device_prefers_cuda_when_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"

@@ -2,7 +2,14 @@ import math
 
 import pytest
 
-from labkit.validate import ConfigError, check_choice, check_float, check_int
+from labkit.validate import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_str,
+)
 
 
 def test_choice_lists_allowed_values():
@@ -27,3 +34,16 @@ def test_positive_float(bad):
 def test_float_bounds_name_the_limit():
     with pytest.raises(ConfigError, match=r"dropout must be <= 0.95; got 1.0"):
         check_float("dropout", 1.0, maximum=0.95)
+
+
+@pytest.mark.parametrize("bad", ["True", "yes", 1, 0, None])
+def test_bool_takes_only_true_or_false(bad):
+    assert check_bool("resume", True) is True and check_bool("resume", False) is False
+    with pytest.raises(ConfigError, match="resume must be True or False"):
+        check_bool("resume", bad)
+
+
+def test_str_refuses_other_kinds():
+    assert check_str("out_dir", "") == ""
+    with pytest.raises(ConfigError, match="out_dir must be a string; got 3"):
+        check_str("out_dir", 3)
