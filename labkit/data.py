@@ -7,13 +7,13 @@ and the synthetic sets are drawn from a seeded generator.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from labkit.validate import check_float, check_int
+from labkit.validate import ConfigError, check_float, check_int
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,32 @@ def split(
     rest, test = _split_idx(idx, y, test_fraction, seed)
     train, val = _split_idx(rest, y, val_fraction / (1 - test_fraction), seed + 1)
 
+    return _standardized(x, y, train, val, test)
+
+
+def kfold_splits(x: np.ndarray, y: np.ndarray, *, k_folds: int = 5, seed: int = 0) -> list[Data]:
+    """Stratified k-fold cross-validation: fold i validates on the i-th part and trains on
+    the other k-1, standardized with that fold's training rows only (`test` is empty).
+
+    Every row is validated on exactly once, and each part keeps the class proportions.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    smallest = int(np.bincount(y).min(initial=len(y)) if len(y) else 0)
+    check_int("k_folds", k_folds, minimum=2)
+    if k_folds > smallest:
+        raise ConfigError(
+            f"k_folds must be at most the smallest class count ({smallest}), so that every "
+            f"fold holds every class; got {k_folds}"
+        )
+    check_int("seed", seed)
+    folds = StratifiedKFold(k_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    return [_standardized(x, y, train, val, val[:0]) for train, val in folds]
+
+
+def _standardized(x, y, train: np.ndarray, val: np.ndarray, test: np.ndarray) -> Data:
+    # Statistics of the training rows only: using held-out rows would leak them into training.
     x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(y), dtype=torch.long)
     mean = x[train].mean(0)
@@ -86,6 +112,35 @@ def split(
 
     classes = int(y.max()) + 1
     return Data(part(train), part(val), part(test), mean, std, classes)
+
+
+def random_shifts(data: Data, *, max_shift: int = 1) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Data augmentation for square images given as standardized rows (the digits): an
+    `augment` for `fit` that moves every image by up to `max_shift` pixels along each axis.
+
+    A digit shifted by a pixel is still the same digit, so the model sees plausible new
+    examples every epoch. Shifting happens on raw pixels (the uncovered border becomes
+    background, 0) and the result is standardized again. Draws from torch's global
+    generator, which `fit` seeds and checkpoints.
+    """
+    side = math.isqrt(data.features)
+    if side * side != data.features:
+        raise ConfigError(f"random_shifts needs square images; got {data.features} features")
+    s = check_int("max_shift", max_shift, minimum=0)
+
+    def shift(x: torch.Tensor) -> torch.Tensor:  # x (B, side*side), standardized
+        mean, std = data.mean.to(x.device), data.std.to(x.device)
+        raw = (x * std + mean).reshape(-1, side, side)
+        padded = torch.nn.functional.pad(raw, (s, s, s, s))  # (B, side+2s, side+2s), 0 border
+        offset = torch.randint(0, 2 * s + 1, (len(x), 2), device=x.device)  # top-left corner
+        out = torch.empty_like(raw)
+        for dy in range(2 * s + 1):
+            for dx in range(2 * s + 1):
+                pick = (offset[:, 0] == dy) & (offset[:, 1] == dx)
+                out[pick] = padded[pick, dy : dy + side, dx : dx + side]
+        return (out.reshape(len(x), -1) - mean) / std
+
+    return shift
 
 
 def _split_idx(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int):

@@ -12,18 +12,24 @@ nothing a learner did not ask for (see `OPTIMIZER_DEFAULTS`):
 - `adamw`: Adam with weight decay *decoupled* from the gradient (Loshchilov & Hutter),
   0.01 unless set: with 0 it would be exactly Adam
 
-Schedules give a multiplier of the base learning rate for every optimizer step.
+Schedules give a multiplier of the base learning rate for every optimizer step;
+`lr_finder` runs the learning-rate range test to suggest a starting learning rate.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
+from labkit.data import Batches, Split
 from labkit.validate import ConfigError, check_choice, check_float, check_int
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -136,3 +142,88 @@ def make_scheduler(
     factor = schedule_factor(name, total_steps, **kwargs)
     constant = name == "constant" and not kwargs.get("warmup_steps")
     return None if constant else LambdaLR(optimizer, factor)
+
+
+@dataclass(frozen=True)
+class LRFinderResult:
+    """What `lr_finder` measured: the loss at each learning rate it tried."""
+
+    lrs: list[float]  # learning rate of each step, growing exponentially
+    losses: list[float]  # exponentially smoothed training loss after each step
+    suggested_lr: float  # where the smoothed loss fell fastest (per unit of log lr)
+
+
+def lr_finder(
+    model: torch.nn.Module,
+    train: Split,
+    optimizer: str | torch.optim.Optimizer = "adam",
+    *,
+    min_lr: float = 1e-6,
+    max_lr: float = 1.0,
+    steps: int = 100,
+    batch_size: int = 64,
+    seed: int = 0,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    smoothing: float = 0.9,
+    stop_factor: float = 4.0,
+) -> LRFinderResult:
+    """The learning-rate range test (Smith 2017): train for up to `steps` mini-batches while
+    the learning rate grows exponentially from `min_lr` to `max_lr`, recording the smoothed
+    loss, and stop early once it exceeds `stop_factor` × its lowest value (it diverged).
+
+    The suggestion is the learning rate where the loss fell fastest, before its minimum: a
+    starting point to refine, not an answer. Afterwards the model's weights, the optimizer's
+    state (when an optimizer is passed in) and torch's random generator are as before.
+    """
+    check_float("min_lr", min_lr, positive=True)
+    check_float("max_lr", max_lr, positive=True)
+    if min_lr >= max_lr:
+        raise ConfigError(f"min_lr must be < max_lr; got min_lr={min_lr}, max_lr={max_lr}")
+    check_int("steps", steps, minimum=2)
+    check_float("smoothing", smoothing, minimum=0.0, maximum=0.999)
+    check_float("stop_factor", stop_factor, positive=True)
+    if isinstance(optimizer, str):
+        opt, saved_opt = make_optimizer(optimizer, model.parameters(), min_lr), None
+    else:
+        opt, saved_opt = optimizer, copy.deepcopy(optimizer.state_dict())
+    saved_model = copy.deepcopy(model.state_dict())
+    device = next(model.parameters()).device
+    batches = Batches(train.to(device), batch_size, seed=seed)
+    lrs, losses, avg, lowest = [], [], 0.0, math.inf
+    was_training = model.training
+    model.train()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for step in range(steps):
+            if step % len(batches) == 0:
+                batch_iter = iter(batches)
+            x, y = next(batch_iter)
+            lr = min_lr * (max_lr / min_lr) ** (step / (steps - 1))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            loss = loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            # bias-corrected running mean, as in Adam: the first values are not pulled to 0
+            avg = smoothing * avg + (1 - smoothing) * loss.item()
+            smoothed = avg / (1 - smoothing ** (step + 1))
+            if not math.isfinite(smoothed) or smoothed > stop_factor * lowest:
+                break
+            lowest = min(lowest, smoothed)
+            lrs.append(lr)
+            losses.append(smoothed)
+    model.load_state_dict(saved_model)
+    model.train(was_training)
+    if saved_opt is not None:
+        opt.load_state_dict(saved_opt)
+    return LRFinderResult(lrs, losses, _steepest(lrs, losses))
+
+
+def _steepest(lrs: list[float], losses: list[float]) -> float:
+    # The largest fall of the loss per unit of log lr, up to the lowest loss.
+    end = int(np.argmin(losses)) + 1
+    if end < 3:
+        return lrs[0]
+    slopes = np.gradient(np.asarray(losses[:end]), np.log(lrs[:end]))
+    return float(lrs[int(np.argmin(slopes))])

@@ -107,3 +107,31 @@ def images_figure(
         ax.imshow(img, cmap="gray_r")
         ax.set_title(title, fontsize=8)
     return fig
+
+
+def trajectory_figure(
+    surface: Any,
+    paths: dict[str, np.ndarray],
+    *,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    minimum: tuple[float, float] | None = None,
+    title: str = "",
+) -> Figure:
+    """Contours of a 2-D `surface` (log-spaced levels) with each named path drawn on it."""
+    from labkit.landscapes import grid
+
+    X, Y, Z = grid(surface, xlim, ylim)
+    fig = Figure(figsize=(5.2, 4.2), layout="constrained")
+    ax = fig.subplots()
+    low = max(float(Z.min()), 1e-3 * float(Z.max()), 1e-12)
+    levels = np.geomspace(low, float(Z.max()), 18)  # log-spaced: valleys stay visible
+    ax.contour(X, Y, Z, levels=levels, cmap="viridis", linewidths=0.7)
+    for i, (name, path) in enumerate(paths.items()):
+        ax.plot(path[:, 0], path[:, 1], marker=".", markersize=3, linewidth=1, color=f"C{i}",
+                label=f"{name} ({len(path) - 1} steps)")  # fmt: skip
+    if minimum is not None:
+        ax.plot(*minimum, marker="*", markersize=12, color="gold", markeredgecolor="k")
+    ax.set(xlim=xlim, ylim=ylim, xlabel="w₁", ylabel="w₂", title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig

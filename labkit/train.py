@@ -45,6 +45,8 @@ class TrainConfig:
     schedule: str = "constant"  # one of labkit.optim.SCHEDULES, stepped every optimizer step
     warmup_steps: int = 0  # steps of linear warm-up before the schedule (>= 1 for 'warmup')
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 turns clipping off
+    patience: int = 0  # early stopping: stop after this many epochs without a lower val loss
+    # and end with the best epoch's weights; 0 turns it off (needs a val split when on)
     seed: int = 0  # seeds the shuffling and dropout inside fit
     device: str = "auto"  # 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'
 
@@ -61,6 +63,7 @@ class TrainConfig:
         if self.schedule == "warmup" and self.warmup_steps == 0:
             raise ConfigError("warmup_steps must be >= 1 with schedule 'warmup'; got 0")
         check_float("grad_clip", self.grad_clip, minimum=0.0)
+        check_int("patience", self.patience, minimum=0)
         check_int("seed", self.seed)
         if self.device != "auto":
             parse_device(self.device)
@@ -76,6 +79,8 @@ class History:
     val_accuracy: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)  # learning rate at the end of the epoch
     seconds: list[float] = field(default_factory=list)  # wall time of the epoch
+    done: bool = False  # set by fit before the last on_epoch call: no epoch follows
+    best_epoch: int | None = None  # with patience: the epoch whose weights the model ends with
 
     def __len__(self) -> int:
         return len(self.epoch)
@@ -85,7 +90,9 @@ class History:
             getattr(self, name).append(value)
 
     def as_dict(self) -> dict[str, list]:
-        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
+        """The per-epoch lists (what a checkpoint stores)."""
+        lists = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: list(v) for name, v in lists.items() if isinstance(v, list)}
 
 
 class TrainingDiverged(RuntimeError):
@@ -135,18 +142,25 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     on_epoch: Callable[[History], Any] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     show_progress: bool = True,
 ) -> History:
     """Train `model` in place on `train` and return its history.
 
     With `checkpoint_dir`, the full training state (weights, optimizer, schedule, random
-    generators, history) is written atomically after every epoch; `resume=True` continues
-    from it and ends with exactly the weights an uninterrupted run would have.
-    `on_epoch(history)` is called after each epoch (e.g. a live plot).
+    generators, early-stopping state, history) is written atomically after every epoch;
+    `resume=True` continues from it and ends with exactly the weights an uninterrupted run
+    would have. `on_epoch(history)` is called after each epoch (e.g. a live plot);
+    `history.done` is True on the last call. `augment(x)` transforms each training batch
+    (e.g. `labkit.data.random_shifts`), drawing from torch's seeded generator.
+    With `config.patience`, training stops once the validation loss has not improved for
+    that many epochs, and the model ends with the weights of its best epoch.
     """
     _check_split("train", train)
     if val is not None:
         _check_split("val", val)
+    elif config.patience:
+        raise ConfigError(f"patience={config.patience} needs a val split to watch; pass val=")
     device = resolve_device(config.device)
     model.to(device)
     train = train.to(device)
@@ -161,8 +175,9 @@ def fit(
     )
     steps = config.epochs * len(batches)
     scheduler = make_scheduler(config.schedule, optimizer, steps, warmup_steps=config.warmup_steps)
-    torch.manual_seed(config.seed)  # dropout: same seed, same masks
+    torch.manual_seed(config.seed)  # dropout and augmentation: same seed, same draws
     history = History()
+    best = {"epoch": None, "loss": math.inf, "model": None, "stopped": False}  # early stopping
 
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if path is not None and path.exists():
@@ -187,14 +202,18 @@ def fit(
         if device.type == "cuda" and state["cuda_rng"]:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         _extend(history, state["history"])
+        best = state.get("best", best)
 
     good = _copy_state(model)  # weights to fall back on if the loss blows up
-    bar = progress(range(len(history) + 1, config.epochs + 1), desc="epochs", enabled=show_progress)
+    first = config.epochs + 1 if best["stopped"] else len(history) + 1
+    bar = progress(range(first, config.epochs + 1), desc="epochs", enabled=show_progress)
     for epoch in bar:
         start = time.perf_counter()
         model.train()
         total = torch.zeros((), device=device)  # summed on device: no sync per step
         for x, y in batches:  # x (B, F), y (B,)
+            if augment is not None:
+                x = augment(x)
             loss = loss_fn(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -221,11 +240,21 @@ def fit(
         row["seconds"] = time.perf_counter() - start
         history.append(row)
         good = _copy_state(model)
+        if config.patience:
+            if row["val_loss"] < best["loss"]:
+                best.update(epoch=epoch, loss=row["val_loss"], model=good)
+            best["stopped"] = epoch - (best["epoch"] or 0) >= config.patience
+        history.done = best["stopped"] or epoch == config.epochs
+        if config.patience and history.done:
+            model.load_state_dict(best["model"])  # end with the best epoch's weights
         bar.set_postfix(loss=f"{train_loss:.4f}")
         if path is not None:
-            save_checkpoint(path, model, optimizer, scheduler, batches, history, config)
+            save_checkpoint(path, model, optimizer, scheduler, batches, history, config, best)
         if on_epoch is not None:
             on_epoch(history)
+        if best["stopped"]:
+            break
+    history.best_epoch = best["epoch"]
     return history
 
 
@@ -279,6 +308,7 @@ def save_checkpoint(
     batches: Batches,
     history: History,
     config: TrainConfig,
+    best: dict[str, Any],
 ) -> Path:
     """Write everything needed to resume bit-exactly, atomically."""
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
@@ -292,6 +322,7 @@ def save_checkpoint(
         "shuffle_rng": batches.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if cuda else [],
+        "best": best,  # early stopping: best epoch, its val loss and weights, stopped or not
     }
     return save_state(path, state)
 

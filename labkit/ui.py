@@ -77,11 +77,12 @@ class LiveDashboard:
     """Loss and accuracy curves that follow a run; pass `update` as `fit(on_epoch=…)`.
 
     Rendering the figure costs about as much as an epoch of the course models, so it is
-    redrawn at most every `interval` seconds (and never more than ~10 % of the time),
-    and always after the last of `epochs`. In a cell the figure is shown once and replaced
-    in place, so the notebook stores the final one; under a `run_button`, where replacing
-    a display does not reach the page, it redraws inside its own output area. Outside a
-    notebook it draws the figure (`dashboard.figure`) and shows nothing.
+    redrawn at most every `interval` seconds (and never more than ~10 % of the time), and
+    always after the last epoch (`history.done`, or the last of `epochs`). In a cell the
+    figure is shown once and replaced in place, so the notebook stores the final one; under
+    a `run_button`, where replacing a display does not reach the page, it redraws inside its
+    own output area. Outside a notebook it draws the figure (`dashboard.figure`) and shows
+    nothing.
     """
 
     def __init__(
@@ -106,7 +107,8 @@ class LiveDashboard:
     def update(self, history: Any) -> None:
         """Redraw from `history` when due: the last epoch, or `interval` since the last draw."""
         start = time.perf_counter()
-        last_epoch = self.plot.epochs is not None and len(history) >= self.plot.epochs
+        planned = self.plot.epochs is not None and len(history) >= self.plot.epochs
+        last_epoch = history.done or planned  # done: fit stopped early, or reached the end
         if not last_epoch and start - self._last < max(self.interval, 10 * self._cost):
             return
         self.plot.draw(history)

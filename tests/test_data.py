@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.data import Batches, Split, load_digits, make_blobs, make_spirals, split
+from labkit.data import (
+    Batches,
+    Split,
+    kfold_splits,
+    load_digits,
+    make_blobs,
+    make_spirals,
+    random_shifts,
+    split,
+)
 from labkit.validate import ConfigError
 
 
@@ -92,3 +101,55 @@ def test_batch_size_is_validated():
 def test_split_rows_must_match():
     with pytest.raises(ValueError, match="x has 3 rows but y has 2"):
         Split(torch.zeros(3, 1), torch.zeros(2))
+
+
+def test_kfold_validates_every_row_once_with_class_proportions():
+    x, y = make_blobs(200, features=3, classes=4, seed=0)
+    folds = kfold_splits(x, y, k_folds=5, seed=1)
+    assert len(folds) == 5
+    seen = torch.cat([f.val.x * f.std + f.mean for f in folds])  # back to raw rows
+    assert len(seen) == 200 and len(torch.unique(seen, dim=0)) == 200  # each row once
+    for f in folds:
+        assert len(f.train) + len(f.val) == 200 and len(f.test) == 0
+        assert torch.bincount(f.val.y).tolist() == [10, 10, 10, 10]  # stratified
+        assert torch.allclose(f.train.x.mean(0), torch.zeros(3), atol=1e-5)  # own statistics
+    again = kfold_splits(x, y, k_folds=5, seed=1)
+    assert all(torch.equal(a.val.x, b.val.x) for a, b in zip(folds, again, strict=True))
+    other = kfold_splits(x, y, k_folds=5, seed=2)
+    assert not torch.equal(folds[0].val.y, other[0].val.y) or not torch.equal(
+        folds[0].val.x, other[0].val.x
+    )
+
+
+@pytest.mark.parametrize(
+    ("k", "message"),
+    [
+        (1, "k_folds must be an integer >= 2"),
+        (2.5, "k_folds must be an integer"),
+        (51, r"k_folds must be at most the smallest class count \(50\).*got 51"),
+    ],
+)
+def test_kfold_refuses_impossible_fold_counts(k, message):
+    x, y = make_blobs(200, features=3, classes=4, seed=0)
+    with pytest.raises(ConfigError, match=message):
+        kfold_splits(x, y, k_folds=k)
+
+
+def test_random_shifts_move_digits_by_at_most_a_pixel():
+    data = load_digits(seed=0)
+    shift = random_shifts(data, max_shift=1)
+    torch.manual_seed(0)
+    x = data.train.x[:200]
+    moved = shift(x)
+    raw = data.unstandardize(x).reshape(-1, 8, 8)
+    new = data.unstandardize(moved).reshape(-1, 8, 8)
+    assert moved.shape == x.shape and not torch.equal(moved, x)
+    for a, b in zip(raw, new, strict=True):  # b is a shifted by some (dy, dx) in {-1, 0, 1}²
+        padded = torch.nn.functional.pad(a, (1, 1, 1, 1))
+        crops = [padded[dy : dy + 8, dx : dx + 8] for dy in range(3) for dx in range(3)]
+        assert any(torch.allclose(b, c, atol=1e-4) for c in crops)
+    torch.manual_seed(0)
+    assert torch.equal(shift(x), moved)  # seeded: the same shifts again
+    assert torch.allclose(random_shifts(data, max_shift=0)(x), x, atol=1e-5)
+    with pytest.raises(ConfigError, match="max_shift must be an integer >= 0"):
+        random_shifts(data, max_shift=-1)

@@ -11,7 +11,7 @@ LAYERS = [
     {"validate", "io", "progress"},
     {"data", "models", "optim", "metrics", "bench"},
     {"train", "checkpoint"},
-    {"compress", "export"},
+    {"compress", "export", "landscapes", "crossval"},
     {"sweep", "serve", "monitor", "distributed"},
     {"ui", "plots", "cli", "exercises"},
 ]

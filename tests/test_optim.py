@@ -1,11 +1,14 @@
+import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from labkit.optim import (
     OPTIMIZER_DEFAULTS,
     OPTIMIZERS,
+    lr_finder,
     make_optimizer,
     make_scheduler,
     schedule_factor,
@@ -132,3 +135,58 @@ def test_scheduler_steps_the_learning_rate():
         opt.step()
         sched.step()
     assert math.isclose(opt.param_groups[0]["lr"], 0.5)
+
+
+def _blob_data():
+    from labkit.data import make_blobs, split
+
+    x, y = make_blobs(300, features=6, classes=3, spread=1.5, seed=0)
+    return split(x, y, seed=0)
+
+
+def test_lr_finder_sweeps_up_and_restores_model_optimizer_and_rng():
+    from labkit.models import MLP
+
+    data = _blob_data()
+    torch.manual_seed(0)
+    model = MLP(in_features=6, hidden=(16,), classes=3, dropout=0.2)
+    opt = make_optimizer("momentum", model.parameters(), 0.05)
+    model(data.train.x[:8]).sum().backward()
+    opt.step()  # give the optimizer some state to restore
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    state = opt.state_dict()["state"][0]["momentum_buffer"].clone()
+    rng = torch.get_rng_state()
+    result = lr_finder(model, data.train, opt, min_lr=1e-4, max_lr=10.0, steps=60, batch_size=16)
+    lrs = result.lrs
+    assert lrs[0] == pytest.approx(1e-4) and all(b > a for a, b in itertools.pairwise(lrs))
+    assert len(lrs) == len(result.losses) <= 60
+    assert lrs[0] <= result.suggested_lr <= lrs[int(np.argmin(result.losses))]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
+    assert torch.equal(opt.state_dict()["state"][0]["momentum_buffer"], state)
+    assert opt.param_groups[0]["lr"] == 0.05 and torch.equal(torch.get_rng_state(), rng)
+
+
+def test_lr_finder_stops_when_the_loss_blows_up():
+    from labkit.models import MLP
+
+    data = _blob_data()
+    torch.manual_seed(0)
+    result = lr_finder(MLP(in_features=6, hidden=(16,), classes=3), data.train, "sgd",
+                       min_lr=1e-3, max_lr=1e6, steps=200, batch_size=16)  # fmt: skip
+    assert len(result.lrs) < 200 and result.lrs[-1] < 1e6
+    assert result.suggested_lr < 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_lr": 1.0, "max_lr": 0.1}, r"min_lr must be < max_lr; got min_lr=1\.0, max_lr=0\.1"),
+        ({"min_lr": 0.0}, "min_lr must be a finite number > 0"),
+        ({"steps": 1}, "steps must be an integer >= 2"),
+    ],
+)
+def test_lr_finder_names_bad_ranges(kwargs, message):
+    from labkit.models import MLP
+
+    with pytest.raises(ConfigError, match=message):
+        lr_finder(MLP(in_features=6, hidden=(4,), classes=3), _blob_data().train, **kwargs)

@@ -1,11 +1,12 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from labkit.checkpoint import load_state
-from labkit.data import Split
+from labkit.data import Split, make_blobs, split
 from labkit.models import MLP
 from labkit.train import (
     CHECKPOINT_NAME,
@@ -256,3 +257,78 @@ def test_auto_device_prefers_cuda_when_present(monkeypatch):
     assert resolve_device("auto").type == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto").type == "cpu"
+
+
+def _stop_after(epochs):
+    def stop(history):
+        if len(history) == epochs:
+            raise KeyboardInterrupt  # what Ctrl-C does
+
+    return stop
+
+
+def _overfitting_setup():
+    # few, noisy points and a wide net: the validation loss turns up after a few epochs
+    x, y = make_blobs(120, features=6, classes=3, spread=4.0, seed=1)
+    data = split(x, y, val_fraction=0.3, test_fraction=0.2, seed=0)
+    return data, TrainConfig(lr=0.01, epochs=60, batch_size=8, patience=3)
+
+
+def _wide_model():
+    seed_everything(0)
+    return MLP(in_features=6, hidden=(256, 256), classes=3)
+
+
+def test_early_stopping_stops_and_ends_with_the_best_weights(tmp_path):
+    data, cfg = _overfitting_setup()
+    calls = []
+    model = _wide_model()
+    history = fit(model, data.train, cfg, val=data.val, on_epoch=lambda h: calls.append(h.done))
+    best = int(np.argmin(history.val_loss)) + 1
+    assert len(history) == best + 3 < 60, "stopped 3 epochs after the lowest val loss"
+    assert history.best_epoch == best and calls == [False] * (len(history) - 1) + [True]
+    assert evaluate(model, data.val)["loss"] == pytest.approx(history.val_loss[best - 1])
+    # the same run killed after epoch 2 and resumed stops at the same place, same weights
+    with pytest.raises(KeyboardInterrupt):
+        fit(_wide_model(), data.train, cfg, val=data.val, checkpoint_dir=tmp_path,
+            on_epoch=_stop_after(2))  # fmt: skip
+    resumed = _wide_model()
+    again = fit(resumed, data.train, cfg, val=data.val, checkpoint_dir=tmp_path, resume=True)
+    assert again.epoch == history.epoch and again.best_epoch == best
+    assert _same(_weights(resumed), _weights(model))
+    # resuming a run that already stopped early trains nothing more
+    done = fit(_wide_model(), data.train, cfg, val=data.val, checkpoint_dir=tmp_path, resume=True)
+    assert done.epoch == history.epoch
+
+
+def test_early_stopping_needs_validation_and_a_valid_patience(blobs):
+    with pytest.raises(ConfigError, match="patience=2 needs a val split"):
+        fit(_model(), blobs.train, TrainConfig(patience=2, epochs=3))
+    with pytest.raises(ConfigError, match="patience must be an integer >= 0"):
+        TrainConfig(patience=-1)
+
+
+def test_without_patience_the_run_goes_to_the_end_and_says_so(blobs):
+    calls = []
+
+    def record(history):
+        calls.append(history.done)
+
+    history = fit(_model(), blobs.train, TrainConfig(epochs=3), on_epoch=record)
+    assert calls == [False, False, True] and history.best_epoch is None
+
+
+def test_augment_transforms_every_training_batch_reproducibly(blobs):
+    seen = []
+
+    def noisy(x):
+        seen.append(len(x))
+        return x + 0.1 * torch.randn_like(x)  # from torch's generator, which fit seeds
+
+    cfg = TrainConfig(lr=0.01, epochs=2, batch_size=16)
+    a, b, plain = _model(), _model(), _model()
+    fit(a, blobs.train, cfg, augment=noisy)
+    assert sum(seen) == 2 * len(blobs.train)
+    fit(b, blobs.train, cfg, augment=noisy)
+    fit(plain, blobs.train, cfg)
+    assert _same(_weights(a), _weights(b)) and not _same(_weights(a), _weights(plain))

@@ -120,3 +120,14 @@ def test_figures():
     grid = images_figure([[[0, 1], [1, 0]]] * 3, ["a", "b", "c"], columns=2)
     titled = [ax.get_title() for ax in grid.axes if ax.get_title()]
     assert titled == ["a", "b", "c"] and len(grid.axes) == 4
+
+
+def test_live_dashboard_draws_when_fit_says_the_run_is_done():
+    # early stopping ends a run before `epochs`: fit marks the last epoch with history.done
+    dash = ui.LiveDashboard("demo", epochs=50, interval=60)
+    h = _history()
+    dash.update(h)
+    assert dash.draws == 0
+    h.done = True
+    dash.update(h)
+    assert dash.draws == 1

@@ -12,7 +12,8 @@ global RNG state and settings as they were. `prompt(name)` gives the task's stat
 unknown names raise ConfigError listing the known ones. Nothing here imports scikit-learn.
 
 Each notebook's exercises live in their own module, merged here into `EXERCISES` in
-notebook order: `welcome` (00), `pipeline` (03); `core` holds the shared types, `grade`
+notebook order: `welcome` (00), `gradient_descent` (01), `optimizers` (02),
+`pipeline` (03), `generalization` (04); `core` holds the shared types, `grade`
 and the helpers. To add a later notebook's exercises, write `labkit/exercises/<topic>.py`
 with a dict `EXERCISES` of `Exercise`s keyed by name, and add the module to `_NOTEBOOKS`
 below; a name defined twice, or keyed under another name, raises at import. Each checker
@@ -29,7 +30,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from labkit.exercises import pipeline, welcome
+from labkit.exercises import (
+    generalization,
+    gradient_descent,
+    optimizers,
+    pipeline,
+    welcome,
+)
 from labkit.exercises.core import PLACEHOLDER, Exercise, NotAttempted, Result, grade
 from labkit.exercises.pipeline import SPLIT_QUESTIONS
 from labkit.validate import check_choice
@@ -45,7 +52,8 @@ __all__ = [
     "prompt",
 ]
 
-_NOTEBOOKS = (welcome, pipeline)  # in notebook order: the order names are listed to learners
+# in notebook order (00, 01, 02, 03, 04): the order names are listed to learners
+_NOTEBOOKS = (welcome, gradient_descent, optimizers, pipeline, generalization)
 
 
 def _merge(modules: tuple[ModuleType, ...]) -> dict[str, Exercise]:
