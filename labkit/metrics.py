@@ -22,12 +22,17 @@ def _sklearn() -> ModuleType:
     return metrics
 
 
-def classification_metrics(y_true, y_pred) -> dict[str, float]:
-    """Accuracy and macro-averaged precision, recall and F1 (0 where a class is never predicted)."""
+def classification_metrics(y_true, y_pred, *, classes: int | None = None) -> dict[str, float]:
+    """Accuracy and macro-averaged precision, recall and F1 (0 where a class is never predicted).
+
+    With `classes`, every class 0..classes-1 counts in the macro averages, even one absent
+    from both `y_true` and `y_pred` (scikit-learn otherwise averages over the classes seen).
+    """
     skm = _sklearn()
     y_true, y_pred = _numpy(y_true), _numpy(y_pred)
+    labels = None if classes is None else np.arange(classes)
     p, r, f1, _ = skm.precision_recall_fscore_support(
-        y_true, y_pred, average="macro", zero_division=0
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
     )
     return {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),

@@ -96,7 +96,14 @@ class History:
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the model was put back to its last good weights."""
+    """The loss became NaN or infinite; the model was put back to its last good weights.
+
+    `history` holds the epochs that finished before it happened (possibly none).
+    """
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
 
 
 def seed_everything(seed: int) -> None:
@@ -226,11 +233,12 @@ def fit(
         train_loss = (total / len(train)).item()
         if not math.isfinite(train_loss):
             model.load_state_dict(good)
+            kept = f"the end of epoch {epoch - 1}" if epoch > 1 else "before training"
             raise TrainingDiverged(
                 f"the training loss became {train_loss} in epoch {epoch} with lr={config.lr}; "
-                f"try a lower learning rate (e.g. lr={config.lr / 10:g}). The model holds the "
-                f"weights from the end of epoch {epoch - 1}"
-                + (f" and {path} is untouched" if path is not None else "")
+                f"try a lower learning rate (e.g. lr={config.lr / 10:g}). The model holds its "
+                f"weights from {kept}" + (f" and {path} is untouched" if path is not None else ""),
+                history,
             )
         row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if val is not None:

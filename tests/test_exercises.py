@@ -70,8 +70,9 @@ def test_a_name_defined_twice_or_keyed_wrongly_raises():
 
 
 def test_unknown_exercise_lists_the_names():
-    with pytest.raises(ConfigError, match="'steps_per_epoch', 'standardize', 'macro_f1'"):
+    with pytest.raises(ConfigError, match="exercise must be one of 'steps_per_epoch'") as info:
         check("nope", None)
+    assert all(f"'{name}'" in str(info.value) for name in EXERCISES)
     with pytest.raises(ConfigError, match="'which_split'"):
         prompt("nope")
 
@@ -183,8 +184,6 @@ def test_standardize_correct_either_std_tensor_or_array():
         return (x - t.mean(0)) / np.where(std > 1e-6, std, 1.0)
 
     assert check("standardize", biased_numpy).passed
-    # a small epsilon instead of the where() guard also keeps the constant feature at 0
-    assert check("standardize", lambda t, x: (x - t.mean(0)) / (t.std(0) + 1e-8)).passed
 
 
 @pytest.mark.parametrize(
@@ -419,3 +418,28 @@ def test_which_split_bad_answers():
     assert_wrong(check("which_split", ["val"]), "answer with a dict")
     two = {**RIGHT, SPLIT_QUESTIONS[0]: "test", SPLIT_QUESTIONS[3]: "val"}
     assert_wrong(check("which_split", two), "(1 more answer(s) wrong)")
+
+
+def test_standardize_hints_at_eps_and_clamping_for_constant_features():
+    def eps(t, x):
+        return (x - t.mean(0)) / (t.std(0) + 1e-8)
+
+    def clamped(t, x):
+        return (x - t.mean(0)) / t.std(0).clamp(min=1e-6)
+
+    for answer in (eps, clamped):
+        result = check("standardize", answer)
+        assert result.status == "wrong" and "divide such features by 1" in result.message
+
+
+def test_macro_f1_hints_at_classes_that_never_occur():
+    def sklearn_without_labels(cm):
+        from sklearn.metrics import f1_score
+
+        cm = np.asarray(cm)
+        y_true = np.repeat(np.repeat(np.arange(len(cm)), len(cm)), cm.ravel())
+        y_pred = np.repeat(np.tile(np.arange(len(cm)), len(cm)), cm.ravel())
+        return f1_score(y_true, y_pred, average="macro", zero_division=0)
+
+    result = check("macro_f1", sklearn_without_labels)
+    assert result.status == "wrong" and "labels=range(C)" in result.message

@@ -25,3 +25,11 @@ def test_confusion_matrix_rows_are_true_classes():
 def test_per_class_report_lists_each_class():
     text = per_class_report([0, 1, 1], [0, 1, 0])
     assert "macro avg" in text and "0.667" in text
+
+
+def test_classes_counts_a_class_that_never_occurs_in_the_macro_averages():
+    y_true, y_pred = [0, 0, 1, 1], [0, 1, 1, 1]
+    seen = classification_metrics(y_true, y_pred)
+    every = classification_metrics(y_true, y_pred, classes=3)  # class 2 appears nowhere
+    assert np.isclose(every["f1_macro"], seen["f1_macro"] * 2 / 3)
+    assert every["accuracy"] == seen["accuracy"] == 0.75

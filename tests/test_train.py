@@ -153,9 +153,12 @@ def test_divergence_stops_and_keeps_last_good_state(blobs, tmp_path):
 
     model = _model()
     cfg = TrainConfig(lr=0.01, epochs=5, batch_size=16)
-    with pytest.raises(TrainingDiverged, match=r"epoch 3 with lr=0.01; try a lower learning rate"):
+    with pytest.raises(
+        TrainingDiverged, match=r"epoch 3 with lr=0.01; try a lower learning rate"
+    ) as info:
         fit(model, blobs.train, cfg, checkpoint_dir=tmp_path,
             loss_fn=loss_that_explodes_in_epoch_3)  # fmt: skip
+    assert info.value.history.epoch == [1, 2]  # what finished before, for a plot or a report
     saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert saved["history"]["epoch"] == [1, 2]
     assert _same(_weights(model), saved["model"])
@@ -165,8 +168,9 @@ def test_divergence_stops_and_keeps_last_good_state(blobs, tmp_path):
 def test_huge_learning_rate_diverges_with_advice(blobs):
     model = _model()
     before = _weights(model)
-    with pytest.raises(TrainingDiverged, match="try a lower learning rate"):
+    with pytest.raises(TrainingDiverged, match="holds its weights from before training") as info:
         fit(model, blobs.train, TrainConfig(lr=1e30, epochs=3, batch_size=16, optimizer="sgd"))
+    assert len(info.value.history) == 0
     assert _same(before, _weights(model))  # diverged in epoch 1: back to the initial weights
 
 

@@ -84,6 +84,11 @@ _F1_MISTAKES = (  # (what the learner may have computed from p, r, f1 per class 
         "classes whose precision or recall is 0/0 were left out of the mean (as np.nanmean "
         "does); they count as F1 = 0 (zero_division=0) and pull the macro average down",
     ),
+    (
+        lambda p, r, f, cm: f[(cm.sum(0) > 0) | (cm.sum(1) > 0)].mean(),
+        "a class that never occurs (an all-zero row and column) still counts, with F1 = 0: "
+        "scikit-learn's f1_score leaves such a class out unless you pass labels=range(C)",
+    ),
 )
 
 

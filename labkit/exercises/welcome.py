@@ -93,7 +93,9 @@ def _check_standardize(fn: Any) -> str | None:
         scale, shift = torch.rand(k, generator=g) * 10 + 0.5, torch.randn(k, generator=g) * 10
         train_x = torch.randn(n, k, generator=g) * scale + shift
         x = torch.randn(m, k, generator=g) * 2 * scale + shift + 3  # held-out rows drift away
-        train_x[:, 1] = x[:, 1] = 4.0  # a constant feature, like digits' blank border pixels
+        # A feature constant in training, like a digit's blank border pixel, that held-out
+        # rows do use (ink where training never had any): dividing by a tiny std blows it up.
+        train_x[:, 1], x[:, 1] = 4.0, torch.where(torch.arange(m) % 2 == 0, 4.0, 6.0)
         on = f"train_x of shape {(n, k)} and x of shape {(m, k)}"
         out = array(call(fn, train_x.clone(), x.clone(), on=on))
         if out is None or out.shape != (m, k):
@@ -107,6 +109,13 @@ def _check_standardize(fn: Any) -> str | None:
                 return (
                     "feature 1 is constant in the training rows (std 0), so dividing by its std "
                     "gives NaN or inf; divide such features by 1: torch.where(std > 1e-6, std, 1)"
+                )
+            if out[:, 1].abs().max() > 1e3:
+                return (
+                    "feature 1 is constant in the training rows (std 0); dividing by a tiny "
+                    "std (plus an eps, clamped, or patched with nan_to_num) turns a held-out "
+                    "value that differs into a huge number: divide such features by 1 instead, "
+                    "torch.where(std > 1e-6, std, 1)"
                 )
             return "feature 1 is constant in the training rows: leave it centred, divided by 1"
         hint = next((h for f, h in _STANDARDIZE_MISTAKES if _matches(out, f, t, x, varying)), None)
