@@ -10,7 +10,7 @@ STAMP := $(VENV)/.labkit-installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: install lab test lint format notebooks bench clean
+.PHONY: install lab test lint format notebooks sweep bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray]"
 	touch $@
 
 install: $(STAMP)
@@ -46,9 +46,15 @@ notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 notebooks/*.ipynb
 
+# An example sweep over notebook 03 into runs/sweep/ (re-running it skips finished runs).
+SWEEP_ARGS ?= -p lr 0.001 0.003 0.01 -p optimizer sgd adam -p epochs 5 --jobs 2
+sweep: $(STAMP)
+	$(BIN)/labkit sweep notebooks/03_training_pipeline.ipynb $(SWEEP_ARGS) --out runs/sweep
+
 bench: $(STAMP)
 	$(BIN)/python bench/train_loop.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/sweep.py
 
 clean:
 	rm -rf runs .pytest_cache book/_build

@@ -6,13 +6,14 @@ Heavy optional libraries (ipywidgets, papermill, …) load only in the modules t
 
 from importlib.metadata import PackageNotFoundError, version
 
-from labkit import exercises, ui
+from labkit import crossval, exercises, landscapes, ui
 from labkit.checkpoint import CheckpointError, load_model, save_model
 from labkit.data import Batches, Data, Split, load_digits, make_blobs, make_spirals, split
 from labkit.io import read_metrics, write_metrics
 from labkit.metrics import classification_metrics, confusion_matrix, per_class_report
 from labkit.models import MLP, SmallCNN, build_model, parameter_count
 from labkit.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
+from labkit.sweep import sweep  # the function; `from labkit.sweep import summary` still works
 from labkit.train import (
     History,
     TrainConfig,
@@ -48,10 +49,12 @@ __all__ = [
     "build_model",
     "classification_metrics",
     "confusion_matrix",
+    "crossval",
     "default_device",
     "evaluate",
     "exercises",
     "fit",
+    "landscapes",
     "load_checkpoint",
     "load_digits",
     "load_model",
@@ -67,6 +70,7 @@ __all__ = [
     "save_model",
     "seed_everything",
     "split",
+    "sweep",
     "ui",
     "write_metrics",
 ]

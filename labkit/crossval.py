@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch import nn
 
-from labkit.data import kfold_splits
+from labkit.data import Data, kfold_splits
 from labkit.metrics import classification_metrics
 from labkit.progress import progress
 from labkit.train import TrainConfig, fit, predict, seed_everything
@@ -54,11 +55,15 @@ def cross_validate(
     *,
     k_folds: int = 5,
     seed: int = 0,
-    augment: Callable | None = None,
+    augment: Callable[[Data], Callable[[torch.Tensor], torch.Tensor]] | None = None,
     show_progress: bool = True,
 ) -> CrossValidation:
     """Train a fresh `build_model()` with `config` on each of `k_folds` stratified folds
-    (seeded by `seed`) and score it on the fold it did not see: accuracy and macro-F1."""
+    (seeded by `seed`) and score it on the fold it did not see: accuracy and macro-F1.
+
+    `augment`, if given, builds each fold's augmentation from that fold's `Data` (its own
+    standardization), e.g. `augment=labkit.data.random_shifts`.
+    """
     if config.patience:
         raise ConfigError(
             "cross_validate needs patience=0: early stopping would pick its epoch on the very "
@@ -69,7 +74,8 @@ def cross_validate(
     for fold in progress(folds, desc="folds", enabled=show_progress):
         seed_everything(config.seed)  # the same initial weights in every fold
         model = build_model()
-        fit(model, fold.train, config, augment=augment, show_progress=False)
+        fold_augment = augment(fold) if augment is not None else None
+        fit(model, fold.train, config, augment=fold_augment, show_progress=False)
         pred = predict(model, fold.val.x).argmax(-1)
         scores = classification_metrics(fold.val.y, pred)
         accuracy.append(scores["accuracy"])

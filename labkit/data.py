@@ -120,13 +120,17 @@ def random_shifts(data: Data, *, max_shift: int = 1) -> Callable[[torch.Tensor],
 
     A digit shifted by a pixel is still the same digit, so the model sees plausible new
     examples every epoch. Shifting happens on raw pixels (the uncovered border becomes
-    background, 0) and the result is standardized again. Draws from torch's global
-    generator, which `fit` seeds and checkpoints.
+    background, 0) and the result is standardized again, then clipped to the range each
+    pixel has in the training split: a pixel that is almost never inked there has a tiny
+    standard deviation, and ink shifted onto it would otherwise become a value (hundreds)
+    no real image produces. Draws from torch's global generator, which `fit` seeds and
+    checkpoints.
     """
     side = math.isqrt(data.features)
     if side * side != data.features:
         raise ConfigError(f"random_shifts needs square images; got {data.features} features")
     s = check_int("max_shift", max_shift, minimum=0)
+    low, high = data.train.x.min(0).values, data.train.x.max(0).values  # (F,) per pixel
 
     def shift(x: torch.Tensor) -> torch.Tensor:  # x (B, side*side), standardized
         mean, std = data.mean.to(x.device), data.std.to(x.device)
@@ -138,7 +142,8 @@ def random_shifts(data: Data, *, max_shift: int = 1) -> Callable[[torch.Tensor],
             for dx in range(2 * s + 1):
                 pick = (offset[:, 0] == dy) & (offset[:, 1] == dx)
                 out[pick] = padded[pick, dy : dy + side, dx : dx + side]
-        return (out.reshape(len(x), -1) - mean) / std
+        moved = (out.reshape(len(x), -1) - mean) / std
+        return torch.clamp(moved, low.to(x.device), high.to(x.device))
 
     return shift
 

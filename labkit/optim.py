@@ -106,7 +106,8 @@ def schedule_factor(
     """The multiplier of the base learning rate at optimizer step `t` (0-based).
 
     - constant: 1 throughout
-    - step: multiplied by `gamma` every `step_every` steps (default: a third of the run)
+    - step: multiplied by `gamma` every `step_every` steps (default: a third of the run,
+      rounded up, so the rate drops twice: after one third and after two thirds)
     - cosine: from 1 down to 0 along half a cosine, reaching 0 at `total_steps`
     - warmup: the linear warm-up alone, then constant (needs `warmup_steps` >= 1)
 
@@ -120,7 +121,7 @@ def schedule_factor(
     if name == "warmup" and warmup_steps == 0:
         raise ConfigError("warmup_steps must be >= 1 with schedule 'warmup'; got 0")
     rest = max(1, total_steps - warmup_steps)  # steps the schedule itself spans
-    every = check_int("step_every", step_every or max(1, rest // 3), minimum=1)
+    every = check_int("step_every", step_every or math.ceil(rest / 3), minimum=1)
 
     def factor(t: int) -> float:
         if t < warmup_steps:
@@ -221,9 +222,13 @@ def lr_finder(
 
 
 def _steepest(lrs: list[float], losses: list[float]) -> float:
-    # The largest fall of the loss per unit of log lr, up to the lowest loss.
+    # The largest fall of the loss per unit of log lr, before the lowest loss. The first
+    # tenth of the sweep is skipped: there the smoothed loss still settles, and a fast
+    # fall at a learning rate too small to train would be a poor suggestion. The lowest
+    # point itself is left out: it sits at the edge of divergence.
     end = int(np.argmin(losses)) + 1
-    if end < 3:
-        return lrs[0]
+    start = max(1, end // 10)
+    if end - start < 3:
+        return lrs[max(0, end - 2)]
     slopes = np.gradient(np.asarray(losses[:end]), np.log(lrs[:end]))
-    return float(lrs[int(np.argmin(slopes))])
+    return float(lrs[start + int(np.argmin(slopes[start : end - 1]))])

@@ -6,6 +6,7 @@ playwright wheel drives the system Chromium and never downloads a browser.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,13 @@ FLAGS = [
 def lab(tmp_path_factory):
     # Serve copies: the browser session may autosave, and must never touch the repository.
     root = tmp_path_factory.mktemp("lab")
-    for name in ("00_welcome.ipynb", "03_training_pipeline.ipynb"):
+    for name in (
+        "00_welcome.ipynb",
+        "01_gradient_descent.ipynb",
+        "02_optimizers.ipynb",
+        "03_training_pipeline.ipynb",
+        "04_generalization.ipynb",
+    ):
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         for cell in nb.cells:  # start without stored outputs, so everything seen is fresh
             if cell.cell_type == "code":
@@ -122,6 +129,30 @@ def _cell(page, needle):
     return cell
 
 
+def _rerun(page, needle, expect, timeout=60_000):
+    """Run the cell holding `needle` again, as a learner does, and wait for `expect` in its
+    output (read from the notebook model)."""
+    _cell(page, needle).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(
+        "([n, e]) => ((" + CELL_TEXT + ")(n) || '').includes(e)",
+        arg=[needle, expect],
+        timeout=timeout,
+    )
+
+
+def _press(page, needle, button, expect, timeout=120_000):
+    """Press `button` under the cell holding `needle`; return its output once it shows `expect`."""
+    cell = _cell(page, needle)
+    cell.locator("button", has_text=button).click()
+    output = cell.locator(".jp-OutputArea-output").first
+    deadline = time.monotonic() + timeout / 1000
+    while expect not in (text := output.inner_text()):
+        assert "Error" not in text and time.monotonic() < deadline, f"unfinished: {text!r}"
+        time.sleep(0.2)
+    return output
+
+
 def test_welcome_widgets_reach_the_kernel_and_checks_hold_after_moving_them(lab, browser):
     page = _open_and_run_all(browser, lab, "00_welcome.ipynb")
     assert "all checks passed" in page.evaluate(CELL_TEXT, "assert tuple(int(p)")
@@ -174,4 +205,43 @@ def test_pipeline_train_button_redraws_its_plot_through_the_last_epoch(lab, brow
     assert "epoch 15/15 · train loss" in text, text
     assert len(output.evaluate(IMAGES)) == 1, "one live figure, replaced in place"
     assert len(seen) >= 2, "the figure under the button was never redrawn"
+    page.close()
+
+
+def test_gradient_descent_widgets_change_the_race(lab, browser):
+    page = _open_and_run_all(browser, lab, "01_gradient_descent.ipynb")
+    controls = _cell(page, "steps_slider = widgets.IntSlider(")
+    controls.locator(".widget-dropdown select").first.select_option(label="64")  # batch size
+    _rerun(page, "race = settings()", "mini-batch (B = 64)")
+    page.close()
+
+
+def test_optimizers_widgets_drive_both_buttons(lab, browser):
+    page = _open_and_run_all(browser, lab, "02_optimizers.ipynb")
+    controls = _cell(page, "schedule_menu = widgets.Dropdown(")
+    controls.locator(".widget-dropdown select").nth(1).select_option(label="rmsprop")
+    # choosing an optimizer moves the learning-rate slider to a rate that suits it (the
+    # kernel's observer sets it: a round trip)
+    readout = controls.locator(".widget-readout").first
+    readout.filter(has_text="0.001").wait_for(timeout=30_000)
+    bowl = _press(page, "def draw_on_bowl", "Draw on the bowl", "")
+    bowl.locator("img").first.wait_for(timeout=60_000)  # the path of the chosen optimizer
+    trained = _press(page, "def train_with_widgets", "Train", "val accuracy")
+    assert "rmsprop, lr 0.001" in trained.inner_text()
+    page.close()
+
+
+def test_generalization_regularization_sliders_reach_the_train_button(lab, browser):
+    page = _open_and_run_all(browser, lab, "04_generalization.ipynb")
+    controls = _cell(page, "decay_slider = widgets.SelectionSlider(")
+    decay = controls.locator(".widget-hslider", has_text="weight decay")
+    decay.locator(".widget-readout").filter(has_text=re.compile(r"\d")).wait_for(timeout=30_000)
+    before = decay.locator(".widget-readout").inner_text().strip()
+    decay.locator(".noUi-handle").focus()
+    page.keyboard.press("ArrowRight")  # one stop up, as a learner does with the keyboard
+    after = decay.locator(".widget-readout").inner_text().strip()
+    assert float(after) > float(before), (before, after)
+    _rerun(page, "settings = dataclasses.replace(config", f"weight decay {after}")
+    output = _press(page, "def train_with_widgets", "Train", "regularized")
+    assert "no regularization" in output.inner_text()
     page.close()

@@ -30,3 +30,16 @@ def test_cross_validation_refuses_early_stopping_on_the_scored_fold():
         cross_validate(_model, x, y, TrainConfig(patience=2), k_folds=3)
     with pytest.raises(ConfigError, match="k_folds must be an integer >= 2"):
         cross_validate(_model, x, y, TrainConfig(), k_folds=1)
+
+
+def test_augmentation_is_built_per_fold_from_its_own_data():
+    x, y = make_blobs(90, features=4, classes=3, seed=0)
+    built = []
+
+    def factory(fold):
+        built.append(fold)
+        return lambda batch: batch
+
+    cross_validate(_model, x, y, TrainConfig(epochs=1), k_folds=3, augment=factory,
+                   show_progress=False)  # fmt: skip
+    assert len(built) == 3 and len({id(f.mean) for f in built}) == 3

@@ -142,14 +142,24 @@ def test_random_shifts_move_digits_by_at_most_a_pixel():
     x = data.train.x[:200]
     moved = shift(x)
     raw = data.unstandardize(x).reshape(-1, 8, 8)
-    new = data.unstandardize(moved).reshape(-1, 8, 8)
+    low, high = data.train.x.min(0).values, data.train.x.max(0).values
     assert moved.shape == x.shape and not torch.equal(moved, x)
-    for a, b in zip(raw, new, strict=True):  # b is a shifted by some (dy, dx) in {-1, 0, 1}²
+    for a, b in zip(raw, moved, strict=True):  # b is a shifted by some (dy, dx) in {-1, 0, 1}²
         padded = torch.nn.functional.pad(a, (1, 1, 1, 1))
-        crops = [padded[dy : dy + 8, dx : dx + 8] for dy in range(3) for dx in range(3)]
-        assert any(torch.allclose(b, c, atol=1e-4) for c in crops)
+        crops = [padded[dy : dy + 8, dx : dx + 8].reshape(-1) for dy in range(3) for dx in range(3)]
+        expected = [torch.clamp((c - data.mean) / data.std, low, high) for c in crops]
+        assert any(torch.allclose(b, e, atol=1e-4) for e in expected)
     torch.manual_seed(0)
     assert torch.equal(shift(x), moved)  # seeded: the same shifts again
     assert torch.allclose(random_shifts(data, max_shift=0)(x), x, atol=1e-5)
     with pytest.raises(ConfigError, match="max_shift must be an integer >= 0"):
         random_shifts(data, max_shift=-1)
+
+
+def test_random_shifts_never_leave_the_training_range_of_a_pixel():
+    data = load_digits(seed=0)
+    torch.manual_seed(1)
+    moved = random_shifts(data, max_shift=2)(data.train.x)
+    low, high = data.train.x.min(0).values, data.train.x.max(0).values
+    assert (moved >= low - 1e-6).all() and (moved <= high + 1e-6).all()
+    assert moved.abs().max() <= data.train.x.abs().max() + 1e-6  # no values in the hundreds

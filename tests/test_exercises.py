@@ -13,6 +13,7 @@ from labkit.exercises import (
     Result,
     _merge,
     check,
+    experiments,
     generalization,
     gradient_descent,
     optimizers,
@@ -20,6 +21,7 @@ from labkit.exercises import (
     prompt,
     welcome,
 )
+from labkit.exercises.core import NotAttempted, Wrong, call
 from labkit.validate import ConfigError
 
 
@@ -47,7 +49,7 @@ def test_placeholders_are_not_attempted_and_never_raise(name, answer):
 
 
 def test_exercises_are_the_notebook_modules_in_notebook_order():
-    modules = (welcome, gradient_descent, optimizers, pipeline, generalization)
+    modules = (welcome, gradient_descent, optimizers, pipeline, generalization, experiments)
     assert list(EXERCISES) == [name for m in modules for name in m.EXERCISES]
     assert all(EXERCISES[name] is e for name, e in pipeline.EXERCISES.items())
 
@@ -443,3 +445,20 @@ def test_macro_f1_hints_at_classes_that_never_occur():
 
     result = check("macro_f1", sklearn_without_labels)
     assert result.status == "wrong" and "labels=range(C)" in result.message
+
+
+def test_a_not_implemented_error_from_a_library_is_a_wrong_answer_not_a_placeholder():
+    def uses_complex_max(x):
+        return torch.linalg.eigvals(torch.eye(2) * 2).max()  # complex: torch cannot max it
+
+    def library(x):
+        raise NotImplementedError("no kernel for this dtype")
+
+    def calls_library(x):
+        return library(x)
+
+    for answer in (uses_complex_max, calls_library):
+        with pytest.raises(Wrong, match="raised NotImplementedError"):
+            call(answer, 1.0, on="x = 1")
+    with pytest.raises(NotAttempted):
+        call(stub, 1.0, on="x = 1")

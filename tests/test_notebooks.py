@@ -1,7 +1,8 @@
 """Notebooks run headless with papermill: parameters are honoured or rejected by name,
 every value validation accepts runs to the end, and re-runs into the same out_dir work."""
 
-import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -12,25 +13,22 @@ import torch
 from labkit.checkpoint import load_model
 from labkit.models import MLP, SmallCNN
 from labkit.optim import OPTIMIZERS
+from labkit.sweep import execute
 from labkit.train import load_checkpoint
 from labkit.validate import ConfigError
+
+import notebook_runs
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 WELCOME = NOTEBOOKS / "00_welcome.ipynb"
 PIPELINE = NOTEBOOKS / "03_training_pipeline.ipynb"
 TEMPLATE = NOTEBOOKS / "_template.ipynb"
 REQUIRED = {"test_accuracy", "test_precision_macro", "test_recall_macro", "test_f1_macro"}
+_metrics, _validate = notebook_runs.metrics, notebook_runs.validate
 
 
 def _run(tmp_path, notebook=PIPELINE, **parameters):
-    return papermill.execute_notebook(
-        str(notebook), str(tmp_path / "out.ipynb"), parameters=parameters,
-        cwd=str(tmp_path), progress_bar=False, kernel_name="python3",
-    )  # fmt: skip
-
-
-def _metrics(out_dir):
-    return json.loads((Path(out_dir) / "metrics.json").read_text())
+    return notebook_runs.run(notebook, tmp_path, **parameters)
 
 
 def _text(*cells):
@@ -73,23 +71,27 @@ def test_notebook_contract(path):
         assert "not attempted" in _text(answer)  # the committed notebook leaves it open
 
 
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_pipeline_runs_one_epoch_with_every_optimizer(tmp_path, optimizer):
-    # epochs=1 and batch_size=1 are the smallest values validation accepts: they run to the end
-    i = OPTIMIZERS.index(optimizer)
-    model = ("mlp", "cnn")[i % 2]
-    lr = {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05}.get(optimizer, 3e-3)
-    batch_size = 1 if optimizer == "sgd" else 32
-    out = tmp_path / "run"
-    _run(tmp_path, model=model, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=1,
-         seed=i, out_dir=str(out))  # fmt: skip
-    metrics = _metrics(out)
-    assert metrics.keys() >= REQUIRED and all(0 <= metrics[k] <= 1 for k in REQUIRED)
-    assert (metrics["model"], metrics["optimizer"], metrics["lr"]) == (model, optimizer, lr)
-    assert (metrics["epochs"], metrics["batch_size"], metrics["seed"]) == (1, batch_size, i)
-    assert metrics["weight_decay"] == (0.01 if optimizer == "adamw" else 0.0)
-    assert metrics["test_accuracy"] > 0.6 and metrics["final_train_loss"] < metrics["initial_loss"]
-    assert isinstance(load_model(out / "model.pt"), MLP if model == "mlp" else SmallCNN)
+def test_pipeline_runs_one_epoch_with_every_optimizer(tmp_path):
+    # epochs=1 and batch_size=1 are the smallest values validation accepts: they run to the end.
+    # Two runs at a time, one thread each, through the sweep's own runner.
+    runs = []
+    for i, optimizer in enumerate(OPTIMIZERS):
+        lr = {"sgd": 0.01, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05}.get(optimizer, 3e-3)
+        runs.append(dict(model=("mlp", "cnn")[i % 2], optimizer=optimizer, lr=lr, epochs=1,
+                         batch_size=1 if optimizer == "sgd" else 32, seed=i))  # fmt: skip
+    dirs = [tmp_path / r["optimizer"] for r in runs]
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        outcomes = list(pool.map(execute, [PIPELINE] * len(runs), runs, dirs, [1] * len(runs)))
+    for run, outcome, out in zip(runs, outcomes, dirs, strict=True):
+        assert outcome.status == "ok", (run, outcome.error)
+        metrics = _metrics(out)
+        assert metrics.keys() >= REQUIRED and all(0 <= metrics[k] <= 1 for k in REQUIRED)
+        assert {k: metrics[k] for k in run} == run
+        assert metrics["weight_decay"] == (0.01 if run["optimizer"] == "adamw" else 0.0)
+        assert metrics["test_accuracy"] > 0.6
+        assert metrics["final_train_loss"] < metrics["initial_loss"]
+        assert isinstance(load_model(out / "model.pt"), MLP if run["model"] == "mlp" else SmallCNN)
 
 
 def test_pipeline_reruns_into_the_same_out_dir(tmp_path):
@@ -104,6 +106,13 @@ def test_pipeline_reruns_into_the_same_out_dir(tmp_path):
     assert metrics["train_wall_seconds"] >= metrics["train_seconds"] > 0
 
 
+def test_pipeline_runs_to_the_end_when_the_learning_rate_diverges(tmp_path):
+    out = tmp_path / "run"
+    _run(tmp_path, optimizer="sgd", lr=10.0, epochs=1, out_dir=str(out))
+    metrics = _metrics(out)
+    assert metrics["diverged"] is True and metrics["test_accuracy"] < 0.5
+
+
 def test_pipeline_resume_continues_and_refuses_other_settings(tmp_path):
     out = tmp_path / "run"
     _run(tmp_path, model="mlp", lr=0.01, epochs=2, out_dir=str(out))
@@ -114,19 +123,6 @@ def test_pipeline_resume_continues_and_refuses_other_settings(tmp_path):
     assert resumed["seconds"][:2] == first["seconds"], "epochs 1-2 came from the checkpoint"
     with pytest.raises(papermill.PapermillExecutionError, match=r"lr=0\.01 \(now 0\.02\)"):
         _run(tmp_path, model="mlp", lr=0.02, epochs=4, resume=True, out_dir=str(out))
-
-
-def _validate(notebook, **parameters):
-    """Run a notebook's parameters and validate cells in-process, with `parameters` injected
-    after the first as papermill does: the same checks, without a kernel per bad value."""
-    nb = nbformat.read(notebook, as_version=4)
-    cell = {t: next(c for c in nb.cells if t in c.metadata.get("tags", [])).source
-            for t in ("parameters", "validate")}  # fmt: skip
-    namespace = {}
-    exec(cell["parameters"], namespace)
-    namespace.update(parameters)
-    exec("\n".join(x for x in cell["validate"].splitlines() if not x.startswith("%")), namespace)
-    return namespace
 
 
 @pytest.mark.parametrize(

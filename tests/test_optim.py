@@ -105,6 +105,10 @@ def test_unknown_optimizer_lists_choices():
 def test_schedule_shapes():
     step = schedule_factor("step", 9, gamma=0.5)
     assert [step(t) for t in (0, 2, 3, 6)] == [1, 1, 0.5, 0.25]
+    for total in (9, 10, 11, 200):  # two drops, never a third one in the last steps
+        step = schedule_factor("step", total)
+        drops = [t for t in range(1, total) if step(t) != step(t - 1)]
+        assert len(drops) == 2 and drops[0] >= total / 3 and step(total - 1) == pytest.approx(0.01)
     cos = schedule_factor("cosine", 10)
     assert cos(0) == 1 and math.isclose(cos(5), 0.5) and math.isclose(cos(10), 0, abs_tol=1e-12)
     warm = schedule_factor("warmup", 100, warmup_steps=4)
@@ -190,3 +194,19 @@ def test_lr_finder_names_bad_ranges(kwargs, message):
 
     with pytest.raises(ConfigError, match=message):
         lr_finder(MLP(in_features=6, hidden=(4,), classes=3), _blob_data().train, **kwargs)
+
+
+def test_the_suggestion_is_the_steepest_fall_before_the_lowest_loss():
+    from labkit.optim import _steepest
+
+    lrs = list(np.geomspace(1e-4, 1.0, 41))
+    # Settling in the first tenth (a fast fall), a steady fall, then the lowest loss after
+    # the steepest drop of all, right before the loss blows up.
+    losses = [2.3, 1.6] + [1.5 - 0.01 * i for i in range(34)]
+    losses[20:24] = [losses[19] - 0.08 * k for k in range(1, 5)]  # the fall to suggest
+    losses[24:] = [v - 0.32 for v in losses[24:]]
+    losses += [losses[-1] - 0.1, 5.0, 5.0, 5.0, 5.0]  # steepest only one-sided, at the edge
+    lowest = int(np.argmin(losses))
+    assert lowest == 36
+    pick = lrs.index(_steepest(lrs, losses))
+    assert 20 <= pick <= 23  # not the settling start, not the edge of divergence

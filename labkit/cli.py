@@ -1,0 +1,119 @@
+"""The `labkit` command.
+
+    labkit sweep NOTEBOOK -p NAME V1 V2 … [-p NAME …] --out DIR [--jobs N]
+                 [--backend local|ray] [--address ADDR] [--retry-failed]
+    labkit sweep --summary DIR [--sort METRIC] [--ascending]
+
+`-p` takes a parameter name and any number of values, each parsed as papermill's `-p`
+parses one (True/False/None, int, float, else a string). A value that reads as a number,
+such as -1 or -1e-3, is a value and not an option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from labkit.sweep import BACKENDS, parse_value, summary, sweep
+from labkit.validate import ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    grid, rest = _take_params(argv, parser) if argv[:1] == ["sweep"] else ({}, argv)
+    args = parser.parse_args(rest)
+    try:
+        return _sweep(args, grid, parser)
+    except (ConfigError, ImportError) as e:
+        parser.exit(2, f"labkit sweep: error: {e}\n")
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "sweep",
+        help="run a notebook over a parameter grid with papermill",
+        description="Run NOTEBOOK once per point of the grid, each run in DIR/<run-id>/, "
+        "and collect one row per run in DIR/results.csv. Finished runs are skipped.",
+    )
+    run.add_argument("notebook", nargs="?", help="the notebook to run (.ipynb)")
+    run.add_argument(
+        "-p", "--param", nargs="+", metavar=("NAME", "VALUE"),
+        help="a parameter and the values to try (repeat -p for more parameters)",
+    )  # fmt: skip
+    run.add_argument("--out", metavar="DIR", help="folder for the runs and results.csv")
+    run.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    run.add_argument("--backend", choices=BACKENDS, default="local", help="default: local")
+    run.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    run.add_argument("--retry-failed", action="store_true", help="re-run failed runs too")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--summary", metavar="DIR", help="print DIR's results table and exit")
+    run.add_argument("--sort", metavar="METRIC", help="sort the table by this column")
+    run.add_argument("--ascending", action="store_true", help="smallest first (e.g. losses)")
+    return parser
+
+
+def _take_params(
+    argv: list[str], parser: argparse.ArgumentParser
+) -> tuple[dict[str, list[Any]], list[str]]:
+    """Pull every `-p NAME V …` group out of argv (argparse reads -1e-3 as an option)."""
+    grid: dict[str, list[Any]] = {}
+    rest: list[str] = []
+    tokens = iter(enumerate(argv))
+    for i, token in tokens:
+        if token not in ("-p", "--param"):
+            rest.append(token)
+            continue
+        values = []
+        for text in argv[i + 1 :]:
+            if text.startswith("-") and isinstance(parse_value(text), str):
+                break  # the next option
+            values.append(text)
+        if len(values) < 2:
+            parser.error(f"{token} needs a parameter name and at least one value")
+        name = values[0]
+        if name in grid:
+            parser.error(f"parameter {name!r} is given twice; list all its values after one -p")
+        grid[name] = [parse_value(text) for text in values[1:]]
+        for _ in values:
+            next(tokens)
+    return grid, rest
+
+
+def _sweep(args: argparse.Namespace, grid: dict[str, list[Any]], parser) -> int:
+    if args.summary:
+        if args.notebook or grid:
+            parser.error("--summary DIR only prints a table; give no NOTEBOOK or -p")
+        _print(summary(args.summary, args.sort, ascending=args.ascending), args.sort)
+        return 0
+    if not args.notebook or not args.out:
+        parser.error("give a NOTEBOOK and --out DIR (or --summary DIR)")
+    table = sweep(
+        args.notebook, grid, args.out, jobs=args.jobs, backend=args.backend,
+        address=args.address, retry_failed=args.retry_failed, show_progress=not args.quiet,
+    )  # fmt: skip
+    _print(summary(args.out, args.sort, ascending=args.ascending), args.sort)
+    failed = int((table["status"] == "failed").sum())
+    print(f"{len(table)} runs in {args.out}/results.csv, {failed} failed")
+    return 1 if failed else 0
+
+
+def _print(table, sort_by: str | None) -> None:
+    """One line per run: its id (the parameters), the sort metric, status, time, error."""
+    import pandas as pd
+
+    metric = sort_by or ("test_accuracy" if "test_accuracy" in table else None)
+    columns = ["run_id", *([metric] if metric else []), "status", "duration_s", "error"]
+    with pd.option_context("display.max_colwidth", 70, "display.width", 200):
+        print(table[[c for c in columns if c in table]].to_string(index=False, na_rep=""))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

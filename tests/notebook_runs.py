@@ -1,0 +1,41 @@
+"""What the notebook tests share: a papermill run, its metrics.json and printed text, and a
+notebook's parameters and validate cells executed in-process (no kernel per bad value)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+
+
+def run(notebook: Path, tmp_path: Path, **parameters: Any) -> nbformat.NotebookNode:
+    """Execute `notebook` headless with `parameters` into tmp_path/out.ipynb; return it."""
+    return papermill.execute_notebook(
+        str(notebook), str(tmp_path / "out.ipynb"), parameters=parameters,
+        cwd=str(tmp_path), progress_bar=False, kernel_name="python3",
+    )  # fmt: skip
+
+
+def metrics(out_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(out_dir) / "metrics.json").read_text())
+
+
+def printed(nb: nbformat.NotebookNode) -> str:
+    """Everything the notebook's cells printed to stdout."""
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def validate(notebook: Path, **parameters: Any) -> dict[str, Any]:
+    """Run the parameters and validate cells in-process, with `parameters` injected after the
+    first as papermill does: the same checks, without a kernel per bad value."""
+    nb = nbformat.read(notebook, as_version=4)
+    cell = {t: next(c for c in nb.cells if t in c.metadata.get("tags", [])).source
+            for t in ("parameters", "validate")}  # fmt: skip
+    namespace: dict[str, Any] = {}
+    exec(cell["parameters"], namespace)
+    namespace.update(parameters)
+    exec("\n".join(x for x in cell["validate"].splitlines() if not x.startswith("%")), namespace)
+    return namespace
