@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="re-run failed runs too")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--summary", metavar="DIR", help="print DIR's results table and exit")
-    run.add_argument("--sort", metavar="METRIC", help="sort the table by this column")
+    run.add_argument("--sort", metavar="METRIC", help="sort by this column (default: val_accuracy)")
     run.add_argument("--ascending", action="store_true", help="smallest first (e.g. losses)")
     return parser
 
@@ -109,7 +109,7 @@ def _print(table, sort_by: str | None) -> None:
     """One line per run: its id (the parameters), the sort metric, status, time, error."""
     import pandas as pd
 
-    metric = sort_by or ("test_accuracy" if "test_accuracy" in table else None)
+    metric = sort_by or next((c for c in ("val_accuracy", "test_accuracy") if c in table), None)
     columns = ["run_id", *([metric] if metric else []), "status", "duration_s", "error"]
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         print(table[[c for c in columns if c in table]].to_string(index=False, na_rep=""))

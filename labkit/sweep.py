@@ -56,6 +56,7 @@ class Outcome:
     error: str = ""
     duration_s: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
+    threads: int = 0  # the thread count the kernel was given
 
 
 def parse_value(text: str) -> Any:
@@ -182,7 +183,7 @@ def execute(
         except Exception as e:  # every failure becomes a row, never a lost sweep
             status, error = "failed", _last_line(e)
     duration = time.perf_counter() - start
-    return Outcome(run_dir.name, status, error, duration, _read_metrics(run_dir))
+    return Outcome(run_dir.name, status, error, duration, _read_metrics(run_dir), threads)
 
 
 @contextlib.contextmanager
@@ -286,7 +287,8 @@ def _cores() -> int:
 
 def _row(outcome: Outcome, parameters: Mapping[str, Any]) -> dict[str, Any]:
     row = {"run_id": outcome.run_id, **parameters}
-    row.update(status=outcome.status, error=outcome.error, duration_s=round(outcome.duration_s, 2))
+    row.update(status=outcome.status, error=outcome.error, duration_s=round(outcome.duration_s, 2),
+               threads=outcome.threads)  # fmt: skip
     for key, value in outcome.metrics.items():  # a metric named like a column keeps both
         row[f"metrics.{key}" if key in row else key] = value
     return row
@@ -323,10 +325,14 @@ def results_table(out: str | os.PathLike) -> pd.DataFrame:
 def summary(
     out: str | os.PathLike, sort_by: str | None = None, *, ascending: bool = False
 ) -> pd.DataFrame:
-    """The results table sorted by the metric `sort_by` (test_accuracy when present)."""
+    """The results table sorted by the metric `sort_by`, best first.
+
+    By default the validation accuracy, when the runs report one: settings are chosen on
+    validation numbers, and the test split only reports the chosen one.
+    """
     table = results_table(out)
-    if sort_by is None and "test_accuracy" in table:
-        sort_by = "test_accuracy"
+    if sort_by is None:
+        sort_by = next((c for c in ("val_accuracy", "test_accuracy") if c in table), None)
     if sort_by is not None:
         check_choice("sort_by", sort_by, table.columns)
         table = table.sort_values(sort_by, ascending=ascending, na_position="last")
@@ -409,6 +415,7 @@ def _run_ray(tasks: list[tuple], address: str | None) -> Iterator[Outcome]:
                 outcome, files = ray.get(ref)
             except ray.exceptions.RayError as e:  # the worker died: a failed row
                 outcome, files = Outcome(run_dir.name, "failed", _last_line(e)), {}
+                outcome.threads = threads
             outcome.run_id = run_dir.name
             shutil.rmtree(run_dir, ignore_errors=True)
             for path, data in files.items():

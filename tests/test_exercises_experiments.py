@@ -145,8 +145,26 @@ def with_torch(accuracies):
     return t.mean(), t.std(), BAND * t.std()  # torch's std divides by n - 1 already
 
 
+def with_float32_torch(accuracies):
+    t = torch.tensor(accuracies)  # float32: about 7 significant digits
+    return t.mean(), t.std(), BAND * t.std()
+
+
+def with_float32_numpy(accuracies):
+    a = np.asarray(accuracies, np.float32)
+    return a.mean(), a.std(ddof=1), np.float32(BAND) * a.std(ddof=1)
+
+
 @pytest.mark.parametrize(
-    "answer", [seed_spread, with_statistics, with_torch, lambda a: list(seed_spread(a))]
+    "answer",
+    [
+        seed_spread,
+        with_statistics,
+        with_torch,
+        with_float32_torch,
+        with_float32_numpy,
+        lambda a: list(seed_spread(a)),
+    ],
 )
 def test_seed_spread_accepts_every_correct_answer(answer):
     result = check("seed_spread", answer)
@@ -168,6 +186,7 @@ def spread(accuracies, ddof=1, band=BAND, power=1.0, per_mean=False):
         (lambda a: spread(a, band=1), "2·√2·std (√2·std is the spread of a difference"),
         (lambda a: spread(a, band=2, per_mean=True), "std/√n is the spread of the *mean*"),
         (lambda a: spread(a, per_mean=True), "would compare two *means* of n seeds each"),
+        (lambda a: spread(a, band=1.96 * math.sqrt(2)), "the exact normal 95 % quantile"),
         (lambda a: (spread(a)[1], spread(a)[0], spread(a)[2]), "you returned (std, mean, band)"),
         (lambda a: tuple(100 * v for v in spread(a)), "not percent"),
         (lambda a: spread(a)[:2], "return three numbers (mean, std, band)"),

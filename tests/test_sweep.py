@@ -154,6 +154,12 @@ def test_the_command_reads_negative_numbers_and_prints_a_sorted_summary(notebook
     assert list(summary(out, "score", ascending=True)["score"].dropna()) == [0.5, 4.0]
 
 
+def test_the_summary_chooses_on_validation_not_test(tmp_path):
+    rows = "run_id,status,val_accuracy,test_accuracy\na,ok,0.9,0.99\nb,ok,0.95,0.9\n"
+    (tmp_path / "results.csv").write_text(rows)
+    assert list(summary(tmp_path)["run_id"]) == ["b", "a"]
+
+
 def test_the_command_refuses_an_unknown_parameter_before_anything_runs(notebook, tmp_path, capsys):
     out = tmp_path / "never"
     with pytest.raises(SystemExit) as info:
