@@ -401,13 +401,13 @@ def _run_ray(tasks: list[tuple], address: str | None) -> Iterator[Outcome]:
             address=address, num_cpus=None if address else _cores(),
             include_dashboard=False, log_to_driver=False, logging_level="ERROR",
         )  # fmt: skip
-    remote = ray.remote(_ray_task)
+    notebook, _, _, threads = tasks[0]  # every task runs the same notebook, same threads
+    task = ray.remote(_ray_task).options(num_cpus=threads, max_retries=0)
+    source = ray.put(Path(notebook).read_text())  # sent to the cluster once, not per run
     pending = {}
     try:
-        for notebook, parameters, run_dir, threads in tasks:
-            task = remote.options(num_cpus=threads, max_retries=0)
-            ref = task.remote(Path(notebook).read_text(), Path(notebook).name, parameters, threads)
-            pending[ref] = Path(run_dir)
+        for _, parameters, run_dir, _ in tasks:
+            pending[task.remote(source, Path(notebook).name, parameters, threads)] = Path(run_dir)
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
             run_dir = pending.pop(ref)

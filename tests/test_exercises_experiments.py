@@ -9,24 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.exercises import Result, check, experiments
+from labkit.exercises import Result, check
 from labkit.sweep import make_grid
-
-
-def stub(*args):
-    raise NotImplementedError
 
 
 def assert_wrong(result: Result, hint: str) -> None:
     assert result.status == "wrong", result
     assert hint in result.message, result
-
-
-@pytest.mark.parametrize("name", list(experiments.EXERCISES))
-@pytest.mark.parametrize("answer", [None, ..., stub])
-def test_placeholders_are_not_attempted(name, answer):
-    result = check(name, answer)
-    assert result.status == "not attempted" and "replace" in result.message
 
 
 # ---- build_grid ----------------------------------------------------------------------------

@@ -9,10 +9,6 @@ from labkit.exercises import check, prompt
 from labkit.exercises.gradient_descent import EXERCISES
 
 
-def stub(*args):
-    raise NotImplementedError
-
-
 def assert_wrong(name, answer, hint):
     result = check(name, answer)
     assert result.status == "wrong", result
@@ -23,13 +19,6 @@ def test_the_notebook_has_three_exercises_with_prompts():
     assert list(EXERCISES) == ["mse_gradient", "gd_path", "max_stable_lr"]
     for name in EXERCISES:
         assert name in prompt(name)
-
-
-@pytest.mark.parametrize("name", ["mse_gradient", "gd_path", "max_stable_lr"])
-@pytest.mark.parametrize("answer", [None, ..., stub])
-def test_placeholders_are_not_attempted(name, answer):
-    result = check(name, answer)
-    assert result.status == "not attempted" and "replace" in result.message
 
 
 # ---- mse_gradient --------------------------------------------------------------------------
