@@ -47,7 +47,7 @@ notebooks: $(STAMP)
 		--ExecutePreprocessor.timeout=600 notebooks/*.ipynb
 
 # An example sweep over notebook 03 into runs/sweep/ (re-running it skips finished runs).
-SWEEP_ARGS ?= -p lr 0.001 0.003 0.01 -p optimizer sgd adam -p epochs 5 --jobs 2
+SWEEP_ARGS ?= -p lr 0.001 0.003 0.01 -p optimizer sgd adam -p epochs 5 -p demos False --jobs 2
 sweep: $(STAMP)
 	$(BIN)/labkit sweep notebooks/03_training_pipeline.ipynb $(SWEEP_ARGS) --out runs/sweep
 

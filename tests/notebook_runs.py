@@ -16,6 +16,7 @@ def run(notebook: Path, tmp_path: Path, **parameters: Any) -> nbformat.NotebookN
     return papermill.execute_notebook(
         str(notebook), str(tmp_path / "out.ipynb"), parameters=parameters,
         cwd=str(tmp_path), progress_bar=False, kernel_name="python3",
+        request_save_on_cell_execute=False, shutdown_kernel="immediate",  # as sweeps run them
     )  # fmt: skip
 
 

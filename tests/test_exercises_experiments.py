@@ -8,6 +8,7 @@ import statistics
 import numpy as np
 import pytest
 import torch
+from sklearn.model_selection import ParameterGrid
 
 from labkit.exercises import Result, check
 from labkit.sweep import make_grid
@@ -83,7 +84,8 @@ def only_swept(grid):  # drops parameters with a single value
     [
         (zipped, "you paired the i-th values of the parameters (zip)"),
         (first_fastest, "right runs, wrong order: the last parameter should vary fastest"),
-        (sorted_runs, "right runs, wrong order"),
+        (sorted_runs, "keep each parameter's values in the order given"),
+        (lambda g: list(ParameterGrid(g)), "you sorted the parameter names"),
         (lambda g: list(itertools.product(*g.values())), "return one dict {name: value} per run"),
         (empty_is_nothing, "an empty grid is one run with every default: return [{}]"),
         (shared_dict, "every run in your list is the same dict object"),

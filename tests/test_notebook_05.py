@@ -63,6 +63,18 @@ def test_a_tiny_sweep_with_a_refused_lr_finishes_and_a_rerun_skips_finished_runs
     assert {k: again[k] for k in same} == {k: metrics[k] for k in same}
 
 
+def test_a_sweep_where_no_run_finishes_still_runs_to_the_end(tmp_path):
+    # Every learning rate refused: nothing to choose, repeat or spread; the notebook says so.
+    out = tmp_path / "run"
+    nb = _run(tmp_path, lrs="0", batch_sizes="64", optimizers="adam", epochs=1, seeds=2,
+              out_dir=str(out))  # fmt: skip
+    metrics = _metrics(out)
+    assert (metrics["runs"], metrics["failed"], metrics["refused_run_failed"]) == (1, 1, True)
+    assert not metrics.keys() & {"best_lr", "reproducible", "seed_std"}
+    printed = _printed(nb)
+    assert "no run finished, so no setting to repeat" in printed and "all checks passed" in printed
+
+
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [

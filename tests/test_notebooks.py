@@ -96,9 +96,10 @@ def test_pipeline_runs_one_epoch_with_every_optimizer(tmp_path):
 
 def test_pipeline_reruns_into_the_same_out_dir(tmp_path):
     # The README's command, run twice (the second run used to crash), then with another lr.
+    # The MLP: the CNN of the defaults runs under nbval.
     out = tmp_path / "run"
     for lr in (3e-3, 3e-3, 1e-2):
-        _run(tmp_path, optimizer="adam", lr=lr, epochs=3, out_dir=str(out))
+        _run(tmp_path, model="mlp", optimizer="adam", lr=lr, epochs=3, out_dir=str(out))
         metrics = _metrics(out)
         assert metrics["lr"] == lr and metrics["epochs"] == 3 and metrics["resume_matches"]
         for name in ("model.pt", "confusion_matrix.png", "history.png", "checkpoints/last.pt"):
@@ -114,15 +115,19 @@ def test_pipeline_runs_to_the_end_when_the_learning_rate_diverges(tmp_path):
 
 
 def test_pipeline_resume_continues_and_refuses_other_settings(tmp_path):
+    # demos=False, as sweeps run it: the same training and metrics, no demonstrations.
     out = tmp_path / "run"
-    _run(tmp_path, model="mlp", lr=0.01, epochs=2, out_dir=str(out))
+    _run(tmp_path, model="mlp", lr=0.01, epochs=2, demos=False, out_dir=str(out))
     first = load_checkpoint(out / "checkpoints" / "last.pt")["history"]
-    _run(tmp_path, model="mlp", lr=0.01, epochs=4, resume=True, out_dir=str(out))
+    metrics = _metrics(out)
+    assert metrics.keys() >= REQUIRED and "baseline_test_accuracy" not in metrics
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "metrics.json", "model.pt"]
+    _run(tmp_path, model="mlp", lr=0.01, epochs=4, resume=True, demos=False, out_dir=str(out))
     resumed = load_checkpoint(out / "checkpoints" / "last.pt")["history"]
     assert resumed["epoch"] == [1, 2, 3, 4] and _metrics(out)["epochs"] == 4
     assert resumed["seconds"][:2] == first["seconds"], "epochs 1-2 came from the checkpoint"
     with pytest.raises(papermill.PapermillExecutionError, match=r"lr=0\.01 \(now 0\.02\)"):
-        _run(tmp_path, model="mlp", lr=0.02, epochs=4, resume=True, out_dir=str(out))
+        _run(tmp_path, model="mlp", lr=0.02, epochs=4, resume=True, demos=False, out_dir=str(out))
 
 
 @pytest.mark.parametrize(
@@ -135,6 +140,7 @@ def test_pipeline_resume_continues_and_refuses_other_settings(tmp_path):
         ({"epochs": 2.5}, "epochs must be an integer"),
         ({"weight_decay": -1.0}, "weight_decay must be >= 0"),
         ({"resume": "yes"}, "resume must be True or False"),
+        ({"demos": 1}, "demos must be True or False"),
         ({"out_dir": 3}, "out_dir must be a string"),
         ({"device": "tpu"}, "device must be .auto., .cpu., .cuda. or .cuda:N.; got .tpu."),
     ],

@@ -118,6 +118,8 @@ def test_a_sweep_keeps_failed_runs_skips_finished_ones_and_retries_on_request(no
     run = out / "lr=0.5_steps=3"
     assert {"tiny.ipynb", "metrics.json", "run.log"} <= {p.name for p in run.iterdir()}
     assert "training a 0.5" in (run / "run.log").read_text()
+    log = (out / "lr=-1.0_steps=3" / "run.log").read_text()
+    assert "Traceback" in log and "ValueError: lr must be > 0" in log and "\x1b[" not in log
     assert pd.read_csv(out / "results.csv").equals(table)
 
     before = _stamps(out)

@@ -7,10 +7,10 @@ parameter varying fastest. `seed_spread(accuracies)` is graded on fixed and seed
 two to eight accuracies (a constant list included): the mean, the sample standard deviation
 (n - 1) and the noise band 2·√2·std of a difference between two single runs. When an
 answer is wrong, each checker looks for the common mistake it matches (zip instead of
-every combination, the first parameter varying fastest, tuples without names, one dict
-shared by every run, [] for the empty grid; np.std's n instead of n - 1, the variance, a
-band of 2·std or of the standard error std/√n, …) and returns that mistake's hint. Exposed
-as `EXERCISES`, which `labkit.exercises` merges.
+every combination, the first parameter varying fastest, the names sorted as ParameterGrid
+does, tuples without names, one dict shared by every run, [] for the empty grid; np.std's n
+instead of n - 1, the variance, a band of 2·std or of the standard error std/√n, …) and
+returns that mistake's hint. Exposed as `EXERCISES`, which `labkit.exercises` merges.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from labkit.exercises.core import Exercise, array, call
 
 def _build_grid(grid: Mapping[str, list], *, mistake: str = "") -> list:
     """Reference (mistake=''): labkit.sweep.make_grid. The mistakes replay wrong answers."""
+    if mistake == "sorted names":  # sklearn's ParameterGrid sorts the names
+        grid = dict(sorted(grid.items()))
     names = list(grid)
     if mistake == "zip":
         pairs = zip(*grid.values(), strict=False)  # stops at the shortest list
@@ -66,6 +68,12 @@ _GRID_MISTAKES = (
         "first fastest",
         "right runs, wrong order: the last parameter should vary fastest, as in nested for-loops "
         "with the first parameter outermost (itertools.product(*grid.values()) does that)",
+    ),
+    (
+        "sorted names",
+        "right runs, wrong order: you sorted the parameter names (sklearn's ParameterGrid does): "
+        "a sweep keeps the grid's own order, the last parameter varying fastest, so its runs "
+        "and folders follow the grid as written",
     ),
     (
         "tuples",
@@ -131,7 +139,10 @@ def _check_build_grid(fn: Any) -> str | None:
                 f"{len(want)}, the product of the numbers of values"
             )
         if sorted(map(repr, runs)) == sorted(map(repr, want)):
-            return _GRID_MISTAKES[1][1]  # the right runs in another order
+            return (
+                f"right runs, wrong order for {on}: keep each parameter's values in the order "
+                "given, and vary the last parameter fastest (the first one outermost)"
+            )
         i = next(i for i, (r, w) in enumerate(zip(runs, want, strict=True)) if r != w)
         return f"for grid = {grid!r} ({on}) run {i} is {runs[i]!r}; expected {want[i]!r}"
     return None
