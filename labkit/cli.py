@@ -106,11 +106,12 @@ def _sweep(args: argparse.Namespace, grid: dict[str, list[Any]], parser) -> int:
 
 
 def _print(table, sort_by: str | None) -> None:
-    """One line per run: its id (the parameters), the sort metric, status, time, error."""
+    """One line per run: its id (the parameters), the sort metric, status, whether it diverged
+    (when the notebook reports it), time and error."""
     import pandas as pd
 
     metric = sort_by or next((c for c in ("val_accuracy", "test_accuracy") if c in table), None)
-    columns = ["run_id", *([metric] if metric else []), "status", "duration_s", "error"]
+    columns = ["run_id", *([metric] if metric else []), "status", "diverged", "duration_s", "error"]
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         print(table[[c for c in columns if c in table]].to_string(index=False, na_rep=""))
 

@@ -156,10 +156,19 @@ def test_the_command_reads_negative_numbers_and_prints_a_sorted_summary(notebook
     assert list(summary(out, "score", ascending=True)["score"].dropna()) == [0.5, 4.0]
 
 
-def test_the_summary_chooses_on_validation_not_test(tmp_path):
-    rows = "run_id,status,val_accuracy,test_accuracy\na,ok,0.9,0.99\nb,ok,0.95,0.9\n"
-    (tmp_path / "results.csv").write_text(rows)
-    assert list(summary(tmp_path)["run_id"]) == ["b", "a"]
+def test_the_summary_chooses_on_validation_not_test(tmp_path, capsys):
+    rows = [
+        "run_id,status,error,duration_s,val_accuracy,test_accuracy,diverged",
+        "a,ok,,1.5,0.9,0.99,False",
+        "b,ok,,1.5,0.95,0.9,False",
+        "c,ok,,1.5,,0.1,True",
+    ]
+    (tmp_path / "results.csv").write_text("\n".join(rows) + "\n")
+    assert list(summary(tmp_path)["run_id"]) == ["b", "a", "c"]
+    assert main(["sweep", "--summary", str(tmp_path)]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["run_id", "val_accuracy", "status", "diverged", "duration_s", "error"]
+    assert lines[-1].split() == ["c", "ok", "True", "1.5"]  # diverged: no validation accuracy
 
 
 def test_the_command_refuses_an_unknown_parameter_before_anything_runs(notebook, tmp_path, capsys):
