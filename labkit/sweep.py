@@ -419,8 +419,7 @@ def _run_ray(tasks: list[tuple], address: str | None) -> Iterator[Outcome]:
             try:
                 outcome, files = ray.get(ref)
             except ray.exceptions.RayError as e:  # the worker died: a failed row
-                outcome, files = Outcome(run_dir.name, "failed", _last_line(e)), {}
-                outcome.threads = threads
+                outcome, files = Outcome(run_dir.name, "failed", _last_line(e), threads=threads), {}
             outcome.run_id = run_dir.name
             shutil.rmtree(run_dir, ignore_errors=True)
             for path, data in files.items():

@@ -9,6 +9,7 @@ from typing import Any
 
 import nbformat
 import papermill
+import pytest
 
 
 def run(notebook: Path, tmp_path: Path, **parameters: Any) -> nbformat.NotebookNode:
@@ -18,6 +19,13 @@ def run(notebook: Path, tmp_path: Path, **parameters: Any) -> nbformat.NotebookN
         cwd=str(tmp_path), progress_bar=False, kernel_name="python3",
         request_save_on_cell_execute=False, shutdown_kernel="immediate",  # as sweeps run them
     )  # fmt: skip
+
+
+def refused_early(notebook: Path, tmp_path: Path, match: str, **parameters: Any) -> None:
+    """A papermill run with a bad value stops right after the parameters cell, naming it."""
+    with pytest.raises(papermill.PapermillExecutionError, match=match) as info:
+        run(notebook, tmp_path, **parameters)
+    assert info.value.exec_count <= 3, "rejected right after the parameters cell"
 
 
 def metrics(out_dir: str | Path) -> dict[str, Any]:

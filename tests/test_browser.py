@@ -226,6 +226,7 @@ def test_optimizers_widgets_drive_both_buttons(lab, browser):
     readout.filter(has_text="0.001").wait_for(timeout=30_000)
     bowl = _press(page, "def draw_on_bowl", "Draw on the bowl", "")
     bowl.locator("img").first.wait_for(timeout=60_000)  # the path of the chosen optimizer
+    assert "Error" not in bowl.inner_text()
     trained = _press(page, "def train_with_widgets", "Train", "val accuracy")
     assert "rmsprop, lr 0.001" in trained.inner_text()
     page.close()

@@ -1,4 +1,7 @@
+import itertools
+
 import pytest
+import torch
 
 from labkit.crossval import cross_validate
 from labkit.data import make_blobs
@@ -43,3 +46,5 @@ def test_augmentation_is_built_per_fold_from_its_own_data():
     cross_validate(_model, x, y, TrainConfig(epochs=1), k_folds=3, augment=factory,
                    show_progress=False)  # fmt: skip
     assert len(built) == 3 and len({id(f.mean) for f in built}) == 3
+    # each fold standardizes with the mean of its own training rows
+    assert not any(torch.equal(a.mean, b.mean) for a, b in itertools.combinations(built, 2))

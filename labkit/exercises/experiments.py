@@ -289,8 +289,8 @@ EXERCISES: dict[str, Exercise] = {
             "build_grid",
             "Write `build_grid(grid)`: for a dict mapping each parameter name to the values to "
             "try, return the list of runs, one dict {name: value} per combination of values, "
-            "the last parameter varying fastest (as labkit.sweep.make_grid does); an empty grid "
-            "is one run with the defaults, [{}].",
+            "the last parameter varying fastest (as `from labkit.sweep import make_grid` does); "
+            "an empty grid is one run with the defaults, [{}].",
             _check_build_grid,
             f"passed on {len(_GRIDS)} grids (one to three parameters, a single value, the "
             "empty grid): every combination, in order",

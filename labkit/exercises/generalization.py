@@ -28,16 +28,6 @@ from labkit.exercises.core import Exercise, call
 # ---- stratified_folds ----------------------------------------------------------------------
 
 
-def _stratified_folds(y: np.ndarray, k: int) -> list[np.ndarray]:
-    """Reference: each class's rows dealt over the folds in k nearly equal parts."""
-    y = np.asarray(y)
-    parts: list[list[np.ndarray]] = [[] for _ in range(k)]
-    for c in np.unique(y):
-        for i, chunk in enumerate(np.array_split(np.flatnonzero(y == c), k)):
-            parts[i].append(chunk)
-    return [np.concatenate(p) for p in parts]
-
-
 def _fold_cases() -> list[tuple[np.ndarray, int, str]]:
     """(labels, k, description): grouped and shuffled labels, unequal classes, odd labels."""
     rng = np.random.default_rng(0)
