@@ -1,7 +1,7 @@
 """The `labkit` command.
 
     labkit sweep NOTEBOOK -p NAME V1 V2 … [-p NAME …] --out DIR [--jobs N]
-                 [--backend local|ray] [--address ADDR] [--retry-failed]
+                 [--backend local|ray] [--address ADDR] [--retry-failed] [-k KERNEL]
     labkit sweep --summary DIR [--sort METRIC] [--ascending]
 
 `-p` takes a parameter name and any number of values, each parsed as papermill's `-p`
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from labkit.sweep import BACKENDS, parse_value, summary, sweep
+from labkit.sweep import BACKENDS, KERNEL, parse_value, summary, sweep
 from labkit.validate import ConfigError
 
 
@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=BACKENDS, default="local", help="default: local")
     run.add_argument("--address", help="Ray cluster address (default: start a local one)")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed runs too")
+    run.add_argument(
+        "-k", "--kernel", default=KERNEL,
+        help="Jupyter kernel (default: labkit, forked from a warm parent; python3: fresh)",
+    )  # fmt: skip
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--summary", metavar="DIR", help="print DIR's results table and exit")
     run.add_argument("--sort", metavar="METRIC", help="sort by this column (default: val_accuracy)")
@@ -97,7 +101,8 @@ def _sweep(args: argparse.Namespace, grid: dict[str, list[Any]], parser) -> int:
         parser.error("give a NOTEBOOK and --out DIR (or --summary DIR)")
     table = sweep(
         args.notebook, grid, args.out, jobs=args.jobs, backend=args.backend,
-        address=args.address, retry_failed=args.retry_failed, show_progress=not args.quiet,
+        address=args.address, retry_failed=args.retry_failed, kernel=args.kernel,
+        show_progress=not args.quiet,
     )  # fmt: skip
     _print(summary(args.out, args.sort, ascending=args.ascending), args.sort)
     failed = int((table["status"] == "failed").sum())

@@ -36,15 +36,15 @@ from typing import IO, TYPE_CHECKING, Any
 from labkit.io import atomic_write
 from labkit.progress import progress
 from labkit.validate import ConfigError, check_choice, check_int
+from labkit.zygote import THREAD_VARIABLES  # what a kernel's thread pools are sized from
 
 if TYPE_CHECKING:  # pandas loads only when a table is built
     import pandas as pd
 
 BACKENDS = ("local", "ray")
+KERNEL = "labkit"  # the fast-start kernel (labkit/kernel.py); "python3" starts fresh ones
 RESULTS = "results.csv"
 LOG = "run.log"
-# Thread pools a kernel's libraries size from the environment (torch reads OMP_NUM_THREADS).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of a traceback
 
 
@@ -154,13 +154,15 @@ def execute(
     run_dir: str | os.PathLike,
     threads: int,
     *,
+    kernel: str = KERNEL,
     kernel_stderr: bool = False,
 ) -> Outcome:
     """Run `notebook` with `parameters` in `run_dir` (emptied first); never raises for the run.
 
-    The kernel inherits `threads` for its thread pools, and `out_dir` points at `run_dir`
-    when the notebook has that parameter. What the cells print goes to `run_dir/run.log`;
-    with `kernel_stderr` (for worker processes) so does the kernel's own stderr.
+    The kernel (`labkit`, forked from a warm parent, unless told otherwise) inherits
+    `threads` for its thread pools, and `out_dir` points at `run_dir` when the notebook has
+    that parameter. What the cells print goes to `run_dir/run.log`; with `kernel_stderr`
+    (for worker processes) so does the kernel's own stderr.
     """
     import papermill
 
@@ -179,7 +181,7 @@ def execute(
         try:
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, cwd=str(run_dir),
-                progress_bar=False, stdout_file=log, stderr_file=log,
+                kernel_name=kernel, progress_bar=False, stdout_file=log, stderr_file=log,
                 # Saved once at the end (and during long cells), not after every cell, and
                 # the finished kernel is killed, not asked to exit: seconds less per run.
                 request_save_on_cell_execute=False, shutdown_kernel="immediate",
@@ -230,6 +232,7 @@ def sweep(
     backend: str = "local",
     address: str | None = None,
     retry_failed: bool = False,
+    kernel: str = KERNEL,
     show_progress: bool = True,
 ) -> pd.DataFrame:
     """Run every point of `grid` through `notebook`; return the results table (a DataFrame).
@@ -238,6 +241,8 @@ def sweep(
     is one run with the notebook's defaults. `jobs` runs go at once, each kernel with
     cores / jobs threads. `backend="ray"` sends each run to a Ray cluster as a task asking
     for that many CPUs: the one at `address`, or a local one started for the sweep.
+    `kernel` names the Jupyter kernel: `labkit` forks each from a warm parent (about a
+    second to start); `python3` starts each fresh.
     """
     notebook = Path(notebook)
     if not notebook.is_file():
@@ -248,6 +253,7 @@ def sweep(
         raise ConfigError("address is for backend='ray' (the Ray cluster to use)")
     if backend == "ray":
         _require_ray()
+    _check_kernel(kernel)
     points = make_grid(check_grid(grid, notebook_parameters(notebook)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -259,7 +265,11 @@ def sweep(
     if len(todo) < len(params):
         print(f"{len(params) - len(todo)} of {len(params)} runs already finished in {out}/")
     threads = max(1, _cores() // jobs)
-    tasks = [(str(notebook), params[rid], str(out / rid), threads) for rid in todo]
+    tasks = [(str(notebook), params[rid], str(out / rid), threads, kernel) for rid in todo]
+    if kernel == KERNEL and tasks:
+        from labkit.kernel import warm_up
+
+        warm_up()  # the workers started next fork their kernels from this warm parent
     runner = _run_ray(tasks, address) if backend == "ray" else _run_local(tasks, jobs)
     counts = {"ok": 0, "failed": 0}
     bar = progress(runner, desc="sweep", total=len(tasks), enabled=show_progress)
@@ -278,6 +288,12 @@ def sweep(
         runner.close()  # stops the workers or cancels the Ray tasks still running
     _write_rows(out, rows, order=list(params))
     return results_table(out)
+
+
+def _check_kernel(kernel: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    check_choice("kernel", kernel, sorted(KernelSpecManager().find_kernel_specs()))
 
 
 def _finished(row: dict | None, run_dir: Path, retry_failed: bool) -> bool:
@@ -348,8 +364,8 @@ def summary(
 
 
 def _execute_task(task: tuple) -> Outcome:
-    notebook, parameters, run_dir, threads = task
-    return execute(notebook, parameters, run_dir, threads, kernel_stderr=True)
+    notebook, parameters, run_dir, threads, kernel = task
+    return execute(notebook, parameters, run_dir, threads, kernel=kernel, kernel_stderr=True)
 
 
 def _ignore_sigint() -> None:
@@ -375,14 +391,17 @@ def _run_local(tasks: list[tuple], jobs: int) -> Iterator[Outcome]:
         pool.join()
 
 
-def _ray_task(source: str, name: str, parameters: dict, threads: int) -> tuple[Outcome, dict]:
+def _ray_task(
+    source: str, name: str, parameters: dict, threads: int, kernel: str
+) -> tuple[Outcome, dict]:
     """On a Ray worker: run the notebook in a scratch folder and send its files back."""
     with tempfile.TemporaryDirectory() as scratch:
         notebook = Path(scratch) / "input" / name
         notebook.parent.mkdir()
         notebook.write_text(source)
         run_dir = Path(scratch) / "run"
-        outcome = execute(notebook, parameters, run_dir, threads, kernel_stderr=True)
+        outcome = execute(notebook, parameters, run_dir, threads, kernel=kernel,
+                          kernel_stderr=True)  # fmt: skip
         files = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*")
                  if p.is_file()}  # fmt: skip
         return outcome, files
@@ -406,13 +425,14 @@ def _run_ray(tasks: list[tuple], address: str | None) -> Iterator[Outcome]:
             address=address, num_cpus=None if address else _cores(),
             include_dashboard=False, log_to_driver=False, logging_level="ERROR",
         )  # fmt: skip
-    notebook, _, _, threads = tasks[0]  # every task runs the same notebook, same threads
+    notebook, _, _, threads, kernel = tasks[0]  # every task: the same notebook, threads, kernel
     task = ray.remote(_ray_task).options(num_cpus=threads, max_retries=0)
     source = ray.put(Path(notebook).read_text())  # sent to the cluster once, not per run
     pending = {}
     try:
-        for _, parameters, run_dir, _ in tasks:
-            pending[task.remote(source, Path(notebook).name, parameters, threads)] = Path(run_dir)
+        for _, parameters, run_dir, _, _ in tasks:
+            ref = task.remote(source, Path(notebook).name, parameters, threads, kernel)
+            pending[ref] = Path(run_dir)
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
             run_dir = pending.pop(ref)

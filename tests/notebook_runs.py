@@ -12,11 +12,14 @@ import papermill
 import pytest
 
 
-def run(notebook: Path, tmp_path: Path, **parameters: Any) -> nbformat.NotebookNode:
-    """Execute `notebook` headless with `parameters` into tmp_path/out.ipynb; return it."""
+def run(
+    notebook: Path, tmp_path: Path, *, kernel: str = "labkit", **parameters: Any
+) -> nbformat.NotebookNode:
+    """Execute `notebook` headless with `parameters` into tmp_path/out.ipynb on `kernel` (the
+    fast-start `labkit` kernel unless told); return it."""
     return papermill.execute_notebook(
         str(notebook), str(tmp_path / "out.ipynb"), parameters=parameters,
-        cwd=str(tmp_path), progress_bar=False, kernel_name="python3",
+        cwd=str(tmp_path), progress_bar=False, kernel_name=kernel,
         request_save_on_cell_execute=False, shutdown_kernel="immediate",  # as sweeps run them
     )  # fmt: skip
 

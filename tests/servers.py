@@ -1,4 +1,4 @@
-"""Helpers for tests that start a local server in its own process group."""
+"""Helpers for tests that start a local server in its own process group, or other processes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ import socket
 import subprocess
 import time
 import urllib.request
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` is running (a zombie, exited but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
 
 
 def free_port() -> int:

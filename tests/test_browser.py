@@ -12,16 +12,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 
+from labkit.kernel import zygote
+
 from servers import free_port, stop, wait_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium on this machine (apt-get install -y chromium)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no Chromium on this machine (apt-get install -y chromium)"
+    ),
+]
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 TOKEN = "labkit-browser-token"
 FLAGS = [
@@ -50,13 +56,17 @@ def lab(tmp_path_factory):
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         nb.metadata.pop("widgets", None)
+        # the fast-start kernel, as a learner who picks it gets it
+        nb.metadata["kernelspec"] = {"name": "labkit", "display_name": "labkit",
+                                     "language": "python"}  # fmt: skip
         nbformat.write(nb, root / name)
     port = free_port()
+    log = open(_server_log(tmp_path_factory), "wb")  # noqa: SIM115 (the server writes it)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
          f"--notebook-dir={root}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          f"--IdentityProvider.token={TOKEN}", "--LabApp.expose_app_in_browser=True"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -64,6 +74,11 @@ def lab(tmp_path_factory):
         yield base
     finally:
         stop(proc)
+        log.close()
+
+
+def _server_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp() / "jupyterlab.log"
 
 
 @pytest.fixture(scope="module")
@@ -80,29 +95,60 @@ KERNEL_IDLE = """() => {
     const kernel = panel && panel.sessionContext && panel.sessionContext.session?.kernel;
     return Boolean(kernel && kernel.connectionStatus === "connected" && kernel.status === "idle");
 }"""
-# Every code cell has run and the kernel is idle (read from the notebook model, which,
-# unlike the page, holds every cell: JupyterLab renders only the cells near the viewport).
-ALL_RAN = """() => {
+# The state of the notebook in front, read from its model (which, unlike the page, holds
+# every cell: JupyterLab renders only the cells near the viewport): the kernel's status,
+# whether every code cell has run, the first error shown by a cell, and the text outputs
+# of the first code cell whose source contains `needle`.
+STATE = """(needle) => {
     const panel = window.jupyterapp.shell.currentWidget;
     const cells = panel.content.model.cells;
+    const kernel = panel.sessionContext.session?.kernel;
+    const state = {status: kernel ? kernel.status : "none", all_ran: true, error: "", text: null};
     for (let i = 0; i < cells.length; i++) {
         const cell = cells.get(i);
-        if (cell.type === "code" && !cell.executionCount) return false;
+        if (cell.type !== "code") continue;
+        if (!cell.executionCount) state.all_ran = false;
+        const outputs = cell.outputs.toJSON();
+        for (const o of outputs) {
+            if (o.output_type === "error" && !state.error) state.error = o.ename + ": " + o.evalue;
+        }
+        if (needle && state.text === null && cell.sharedModel.getSource().includes(needle)) {
+            state.text = outputs.map(o => [].concat(o.text || "",
+                (o.data && o.data["text/plain"]) || "", o.ename ? o.ename + ": " + o.evalue : "")
+                .join("")).join("");
+        }
     }
-    return panel.sessionContext.session.kernel.status === "idle";
+    return state;
 }"""
-# The text outputs of the first cell whose source contains `needle`.
-CELL_TEXT = """(needle) => {
-    const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
-    for (let i = 0; i < cells.length; i++) {
-        const cell = cells.get(i);
-        if (cell.type !== "code" || !cell.sharedModel.getSource().includes(needle)) continue;
-        return cell.outputs.toJSON().map(o => [].concat(o.text || "",
-            (o.data && o.data["text/plain"]) || "", o.ename ? o.ename + ": " + o.evalue : "")
-            .join("")).join("");
-    }
-    return null;
-}"""
+IDLE_GRACE = 20  # seconds the kernel may sit idle before what we wait for must have shown
+# A last resort only: waits follow the kernel, which stays busy for as long as a loaded
+# machine needs, and stop at the first error.
+CAP = 900
+
+
+def _until(done, read, what: str) -> Any:
+    """Poll `read()` until `done(value)`; fail fast when `value` shows an error, or when the
+    kernel has been idle for IDLE_GRACE seconds without it: time spent while the kernel is
+    busy never fails a test, however slow the machine."""
+    cap, idle_since = time.monotonic() + CAP, None
+    while True:
+        value, status, error = read()
+        if done(value):
+            return value
+        assert not error, f"{what}: the notebook shows {error}"
+        if status == "idle":
+            idle_since = idle_since or time.monotonic()
+            assert time.monotonic() - idle_since < IDLE_GRACE, f"{what}: kernel idle, got {value!r}"
+        else:
+            idle_since = None
+        assert time.monotonic() < cap, f"{what}: still waiting after {CAP} s"
+        time.sleep(0.25)
+
+
+def _state(page, needle: str = "") -> dict:
+    return page.evaluate(STATE, needle)
+
+
 # A short fingerprint of every image in an element, to see it change.
 IMAGES = """(el) => Array.from(el.querySelectorAll("img")).map(img => {
     let h = 0;
@@ -111,16 +157,38 @@ IMAGES = """(el) => Array.from(el.querySelectorAll("img")).map(img => {
 })"""
 
 
+# The kernel's pid and its parent's, asked through JupyterLab's own kernel connection.
+PIDS = """async () => {
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    const future = kernel.requestExecute({code: "import os; print(os.getpid(), os.getppid())"});
+    let text = "";
+    future.onIOPub = (msg) => { if (msg.header.msg_type === "stream") text += msg.content.text; };
+    await future.done;
+    const [pid, parent] = text.trim().split(" ").map(Number);
+    return {pid, parent};
+}"""
+
+
 def _open_and_run_all(browser, lab, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # A workspace of its own, reset: JupyterLab would otherwise reopen the tabs of the last
     # page, and the notebook in front might not be this one.
     page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={TOKEN}")
-    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=CAP * 1000)  # a kernel of its own starts
     # fire and forget: the command's promise settles only when every cell has run
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    page.wait_for_function(ALL_RAN, timeout=180_000, polling=500)
+    time.sleep(1)  # the kernel takes the first cell
+
+    def read():
+        state = _state(page)
+        return state["all_ran"] and state["status"] == "idle", state["status"], state["error"]
+
+    _until(bool, read, f"Run All of {name}")
     return page
+
+
+def _cell_text(page, needle: str) -> str:
+    return _state(page, needle)["text"] or ""
 
 
 def _cell(page, needle):
@@ -129,75 +197,108 @@ def _cell(page, needle):
     return cell
 
 
-def _rerun(page, needle, expect, timeout=60_000):
+def _rerun(page, needle, expect):
     """Run the cell holding `needle` again, as a learner does, and wait for `expect` in its
     output (read from the notebook model)."""
     _cell(page, needle).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
-    page.wait_for_function(
-        "([n, e]) => ((" + CELL_TEXT + ")(n) || '').includes(e)",
-        arg=[needle, expect],
-        timeout=timeout,
-    )
+
+    def read():
+        state = _state(page, needle)
+        return state["text"] or "", state["status"], state["error"]
+
+    _until(lambda text: expect in text, read, f"re-running {needle!r}")
 
 
-def _press(page, needle, button, expect, timeout=120_000):
-    """Press `button` under the cell holding `needle`; return its output once it shows `expect`."""
+def _press(page, needle, button, expect):
+    """Press `button` under the cell holding `needle`; return its output once it shows `expect`.
+    A callback's error shows in the output itself, not as a cell error."""
     cell = _cell(page, needle)
     cell.locator("button", has_text=button).click()
     output = cell.locator(".jp-OutputArea-output").first
-    deadline = time.monotonic() + timeout / 1000
-    while expect not in (text := output.inner_text()):
-        assert "Error" not in text and time.monotonic() < deadline, f"unfinished: {text!r}"
-        time.sleep(0.2)
+
+    def read():
+        text = output.text_content() or ""
+        error = "Error" in text and text  # a traceback printed into the Output widget
+        return text, _state(page)["status"], error
+
+    _until(lambda text: expect in text, read, f"pressing {button!r}")
     return output
 
 
 def test_welcome_widgets_reach_the_kernel_and_checks_hold_after_moving_them(lab, browser):
     page = _open_and_run_all(browser, lab, "00_welcome.ipynb")
-    assert "all checks passed" in page.evaluate(CELL_TEXT, "assert tuple(int(p)")
+    assert "all checks passed" in _cell_text(page, "assert tuple(int(p)")
 
     controls = _cell(page, "labkit.ui.controls(")
     slider = controls.locator(".widget-hslider").first  # the learning-rate slider
-    slider.wait_for(state="visible", timeout=30_000)
-    assert "learning rate" in controls.inner_text()
-    assert controls.locator(".widget-readout").first.inner_text().strip() == "0.003"
+    slider.wait_for(state="visible", timeout=60_000)
+    # text_content, not inner_text: the latter is empty while the cell is scrolled away
+    assert "learning rate" in controls.text_content()
+    assert controls.locator(".widget-readout").first.text_content().strip() == "0.003"
     controls.locator(".widget-dropdown select").first.select_option(label="128")
 
     # What the notebook tells the learner to do: move a widget, re-run the cells below it.
     _cell(page, "ui.values()").locator(".jp-InputArea-editor").click()
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-below'); }")
-    page.wait_for_function(
-        "() => (" + CELL_TEXT + ")('ui.values()').includes(\"'batch_size': 128\")", timeout=30_000
-    )
-    page.wait_for_function(ALL_RAN, timeout=120_000, polling=500)
-    checks = page.evaluate(CELL_TEXT, "assert tuple(int(p)")
+
+    def read():
+        state = _state(page, "assert tuple(int(p)")
+        done = "'batch_size': 128" in _cell_text(page, "ui.values()") and state["all_ran"]
+        return done and state["status"] == "idle" and state["text"], state["status"], state["error"]
+
+    checks = _until(bool, read, "Run All Below")
     assert "all checks passed" in checks, checks
+    page.close()
+
+
+def test_the_labkit_kernel_restarts_in_jupyterlab(lab, browser, tmp_path_factory):
+    # The notebooks are served with the `labkit` kernel: a restart forks a fresh kernel.
+    page = _open_and_run_all(browser, lab, "00_welcome.ipynb")
+    kernel = "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+    assert page.evaluate(f"() => {kernel}.name") == "labkit"
+    before = page.evaluate(PIDS)
+    page.evaluate(f"() => {kernel}.restart()")
+    page.wait_for_function(KERNEL_IDLE, timeout=CAP * 1000)
+    after = page.evaluate(PIDS)
+    # forked from the warm parent this test process shares with the JupyterLab server
+    forked = before["parent"] == after["parent"] == zygote().pid
+    assert forked, (before, after, _server_log(tmp_path_factory).read_text()[-3000:])
+    assert before["pid"] != after["pid"]
+    _cell(page, "labkit.ui.controls(").locator(".jp-InputArea-editor").click()
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    time.sleep(1)
+
+    def read():
+        state = _state(page, "assert tuple(int(p)")
+        return state["status"] == "idle" and state["text"], state["status"], state["error"]
+
+    assert "all checks passed" in _until(bool, read, "Run All after a restart")
     page.close()
 
 
 def test_pipeline_train_button_redraws_its_plot_through_the_last_epoch(lab, browser):
     page = _open_and_run_all(browser, lab, "03_training_pipeline.ipynb")
-    checks = page.evaluate(CELL_TEXT, "assert same_as_by_hand")
+    checks = _cell_text(page, "assert same_as_by_hand")
     assert "all checks passed" in checks, checks
 
     controls = _cell(page, "labkit.ui.controls(")
-    controls.locator(".widget-hslider").first.wait_for(state="visible", timeout=30_000)
+    controls.locator(".widget-hslider").first.wait_for(state="visible", timeout=60_000)
     controls.locator(".widget-dropdown select").nth(1).select_option(label="sgd")  # optimizer
 
     cell = _cell(page, "labkit.ui.run_button(")
     cell.locator("button", has_text="Train").click()
     output = cell.locator(".jp-OutputArea-output").first
     seen: set[int] = set()
-    deadline = time.monotonic() + 120
-    while "15 epochs: val accuracy" not in (text := output.inner_text()):
+
+    def read():
         seen.update(output.evaluate(IMAGES))
-        assert "Error" not in text and time.monotonic() < deadline, (
-            f"Train did not finish: {text!r}"
-        )
-        time.sleep(0.1)
+        text = output.text_content() or ""
+        return text, _state(page)["status"], "Error" in text and text
+
+    _until(lambda text: "15 epochs: val accuracy" in text, read, "pressing Train")
     seen.update(output.evaluate(IMAGES))
-    text = output.inner_text()
+    text = output.text_content()
     # The widgets' settings, exactly (the slider used to send back 3.2e-3 for 3e-3) ...
     assert "sgd, lr=0.003, batch size 32, 15 epochs: val accuracy" in text, text
     # ... and the plot under the button, redrawn live and after the last epoch: the caption
@@ -223,12 +324,13 @@ def test_optimizers_widgets_drive_both_buttons(lab, browser):
     # choosing an optimizer moves the learning-rate slider to a rate that suits it (the
     # kernel's observer sets it: a round trip)
     readout = controls.locator(".widget-readout").first
-    readout.filter(has_text="0.001").wait_for(timeout=30_000)
+    readout.filter(has_text="0.001").wait_for(timeout=60_000)
     bowl = _press(page, "def draw_on_bowl", "Draw on the bowl", "")
-    bowl.locator("img").first.wait_for(timeout=60_000)  # the path of the chosen optimizer
-    assert "Error" not in bowl.inner_text()
+    # the path of the chosen optimizer
+    _until(bool, lambda: (bowl.locator("img").count(), _state(page)["status"], ""), "the bowl")
+    assert "Error" not in bowl.text_content()
     trained = _press(page, "def train_with_widgets", "Train", "val accuracy")
-    assert "rmsprop, lr 0.001" in trained.inner_text()
+    assert "rmsprop, lr 0.001" in trained.text_content()
     page.close()
 
 
@@ -236,13 +338,13 @@ def test_generalization_regularization_sliders_reach_the_train_button(lab, brows
     page = _open_and_run_all(browser, lab, "04_generalization.ipynb")
     controls = _cell(page, "decay_slider = widgets.SelectionSlider(")
     decay = controls.locator(".widget-hslider", has_text="weight decay")
-    decay.locator(".widget-readout").filter(has_text=re.compile(r"\d")).wait_for(timeout=30_000)
-    before = decay.locator(".widget-readout").inner_text().strip()
+    decay.locator(".widget-readout").filter(has_text=re.compile(r"\d")).wait_for(timeout=60_000)
+    before = decay.locator(".widget-readout").text_content().strip()
     decay.locator(".noUi-handle").focus()
     page.keyboard.press("ArrowRight")  # one stop up, as a learner does with the keyboard
-    after = decay.locator(".widget-readout").inner_text().strip()
+    after = decay.locator(".widget-readout").text_content().strip()
     assert float(after) > float(before), (before, after)
     _rerun(page, "settings = dataclasses.replace(config", f"weight decay {after}")
     output = _press(page, "def train_with_widgets", "Train", "regularized")
-    assert "no regularization" in output.inner_text()
+    assert "no regularization" in output.text_content()
     page.close()

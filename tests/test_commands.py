@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from servers import free_port, get, stop, wait_for
 
 ROOT = Path(__file__).parent.parent
 TOKEN = "labkit-test-token"
+pytestmark = pytest.mark.slow  # a JupyterLab server
 
 
 def test_make_lab_serves_the_notebooks_on_localhost():

@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "labkit"
 # Lowest first. A module may import labkit modules of its own layer or a lower one.
 LAYERS = [
-    {"validate", "io", "progress"},
+    {"validate", "io", "progress", "kernel", "zygote"},
     {"data", "models", "optim", "metrics", "bench"},
     {"train", "checkpoint"},
     {"compress", "export", "landscapes", "crossval"},

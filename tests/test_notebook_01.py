@@ -27,6 +27,7 @@ _metrics = metrics
 _validate = partial(validate, NOTEBOOK)
 
 
+@pytest.mark.slow
 def test_non_default_parameters_then_a_divergent_rerun_into_the_same_out_dir(tmp_path):
     out = tmp_path / "run"
     _run(tmp_path, lr=0.01, batch_size=64, steps=400, optimizer="momentum", seed=3,
@@ -61,6 +62,7 @@ def test_non_default_parameters_then_a_divergent_rerun_into_the_same_out_dir(tmp
     assert 1 <= m["steps_taken_gd"] < 300 and m["samples_seen_gd"] == 4096 * m["steps_taken_gd"]
 
 
+@pytest.mark.slow
 def test_the_smallest_values_run_to_the_end(tmp_path):
     # steps=1 and batch_size=1 are the smallest that validation accepts; lr at the slider's
     # smallest stop, the start point in a corner of the allowed square
@@ -102,5 +104,6 @@ def test_the_defaults_validate_and_the_device_is_resolved_once():
     assert namespace["device"].type in ("cpu", "cuda")
 
 
+@pytest.mark.slow
 def test_a_bad_value_stops_a_papermill_run_right_after_the_parameters(tmp_path):
     refused_early(NOTEBOOK, tmp_path, "steps must be", steps=0)

@@ -33,6 +33,7 @@ def _checked(metrics, optimizer):
     assert metrics["grid_best_lr_batch_256"] > metrics["grid_best_lr_batch_16"]
 
 
+@pytest.mark.slow
 def test_reruns_into_the_same_out_dir_down_to_the_smallest_values(tmp_path):
     out = tmp_path / "run"
     # rmsprop / batch 32 / seed 2: a finder curve where labkit's rule (skip the first tenth)
@@ -67,6 +68,7 @@ def test_reruns_into_the_same_out_dir_down_to_the_smallest_values(tmp_path):
         assert (out / name).stat().st_size > 5000, name
 
 
+@pytest.mark.slow
 def test_a_bad_value_stops_a_papermill_run_right_after_the_parameters(tmp_path):
     refused_early(NOTEBOOK, tmp_path, "schedule must be one of", schedule="linear")
 

@@ -21,6 +21,7 @@ _metrics = metrics
 _validate = partial(validate, NOTEBOOK)
 
 
+@pytest.mark.slow
 def test_other_settings_are_honoured_and_rerun_into_the_same_out_dir(tmp_path):
     out = tmp_path / "run"
     settings = {"optimizer": "adamw", "lr": 0.01, "batch_size": 32, "epochs": 8, "k_folds": 3,
@@ -49,6 +50,7 @@ def test_other_settings_are_honoured_and_rerun_into_the_same_out_dir(tmp_path):
     assert summaries and len(summaries) <= 8, summaries  # one line per table, not one per run
 
 
+@pytest.mark.slow
 def test_the_smallest_accepted_values_run_to_the_end(tmp_path):
     out = tmp_path / "run"
     nb = _run(tmp_path, epochs=1, batch_size=1, k_folds=2, patience=1, train_size=50,
@@ -102,5 +104,6 @@ def test_validation_accepts_the_edges():
     assert namespace["device"].type in ("cpu", "cuda") and smallest > 100
 
 
+@pytest.mark.slow
 def test_a_bad_value_stops_a_papermill_run_right_after_the_parameters(tmp_path):
     refused_early(NOTEBOOK, tmp_path, r"dropout must be <= 0\.9", dropout=0.95)

@@ -24,6 +24,7 @@ _validate = partial(validate, NOTEBOOK)
 _printed = printed
 
 
+@pytest.mark.slow
 def test_a_tiny_sweep_with_a_refused_lr_finishes_and_a_rerun_skips_finished_runs(tmp_path):
     # Two grid points, given as papermill's -p passes lists (strings): lr=0, which notebook 03
     # refuses (a failed row, not a crashed notebook), and one that trains; two seeds.
@@ -62,6 +63,7 @@ def test_a_tiny_sweep_with_a_refused_lr_finishes_and_a_rerun_skips_finished_runs
     assert {k: again[k] for k in same} == {k: metrics[k] for k in same}
 
 
+@pytest.mark.slow
 def test_a_sweep_where_no_run_finishes_still_runs_to_the_end(tmp_path):
     # Every learning rate refused: nothing to choose, repeat or spread; the notebook says so.
     out = tmp_path / "run"
@@ -121,5 +123,6 @@ def test_list_parameters_take_lists_strings_and_single_values(parameters, expect
     assert namespace["NOTEBOOK_03"].is_file() and namespace["device"].type in ("cpu", "cuda")
 
 
+@pytest.mark.slow
 def test_a_bad_value_stops_a_papermill_run_right_after_the_parameters(tmp_path):
     refused_early(NOTEBOOK, tmp_path, "batch_sizes must be", batch_sizes="16,0")

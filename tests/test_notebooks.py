@@ -71,6 +71,7 @@ def test_notebook_contract(path):
         assert "not attempted" in _text(answer)  # the committed notebook leaves it open
 
 
+@pytest.mark.slow
 def test_pipeline_runs_one_epoch_with_every_optimizer(tmp_path):
     # epochs=1 and batch_size=1 are the smallest values validation accepts: they run to the end.
     # Two runs at a time, one thread each, through the sweep's own runner.
@@ -94,6 +95,7 @@ def test_pipeline_runs_one_epoch_with_every_optimizer(tmp_path):
         assert isinstance(load_model(out / "model.pt"), MLP if run["model"] == "mlp" else SmallCNN)
 
 
+@pytest.mark.slow
 def test_pipeline_reruns_into_the_same_out_dir(tmp_path):
     # The README's command, run twice (the second run used to crash), then with another lr.
     # The MLP: the CNN of the defaults runs under nbval.
@@ -107,6 +109,7 @@ def test_pipeline_reruns_into_the_same_out_dir(tmp_path):
     assert metrics["train_wall_seconds"] >= metrics["train_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_pipeline_runs_to_the_end_when_the_learning_rate_diverges(tmp_path):
     out = tmp_path / "run"
     _run(tmp_path, optimizer="sgd", lr=10.0, epochs=1, out_dir=str(out))
@@ -114,6 +117,7 @@ def test_pipeline_runs_to_the_end_when_the_learning_rate_diverges(tmp_path):
     assert metrics["diverged"] is True and metrics["test_accuracy"] < 0.5
 
 
+@pytest.mark.slow
 def test_pipeline_resume_continues_and_refuses_other_settings(tmp_path):
     # demos=False, as sweeps run it: the same training and metrics, no demonstrations.
     out = tmp_path / "run"
@@ -160,6 +164,7 @@ def test_welcome_validates_its_parameters():
         _validate(WELCOME, epochs=0)
 
 
+@pytest.mark.slow
 def test_a_bad_value_stops_a_papermill_run_right_after_the_parameters(tmp_path):
     cuda = torch.cuda.is_available()
     parameters, message = (
@@ -168,6 +173,7 @@ def test_a_bad_value_stops_a_papermill_run_right_after_the_parameters(tmp_path):
     notebook_runs.refused_early(PIPELINE, tmp_path, message, **parameters)
 
 
+@pytest.mark.slow
 def test_welcome_runs_with_one_epoch_and_writes_its_facts(tmp_path):
     out = tmp_path / "run"
     _run(tmp_path, WELCOME, epochs=1, out_dir=str(out))

@@ -7,10 +7,13 @@ import sys
 import textwrap
 import time
 
+import pytest
 import torch
 
 from labkit.checkpoint import CheckpointError
 from labkit.train import CHECKPOINT_NAME, load_checkpoint
+
+pytestmark = pytest.mark.slow  # training processes, killed and resumed
 
 WORKER = textwrap.dedent(
     """

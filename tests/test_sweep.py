@@ -22,6 +22,8 @@ from labkit.cli import main
 from labkit.sweep import check_grid, parse_value, run_id, summary, sweep
 from labkit.validate import ConfigError
 
+from servers import alive
+
 PARAMETERS = """\
 lr: float = 0.1  # must be > 0
 steps: int = 2  # how many
@@ -105,6 +107,7 @@ def _stamps(out: Path) -> dict[str, float]:
     return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/tiny.ipynb")}
 
 
+@pytest.mark.slow
 def test_a_sweep_keeps_failed_runs_skips_finished_ones_and_retries_on_request(notebook, tmp_path):
     out = tmp_path / "sweep"
     table = sweep(notebook, {"lr": [0.5, -1], "steps": [3]}, out, jobs=2, show_progress=False)
@@ -135,12 +138,14 @@ def test_a_sweep_keeps_failed_runs_skips_finished_ones_and_retries_on_request(no
     assert list(retried["status"]) == ["ok", "failed"]
 
 
+@pytest.mark.slow
 def test_a_killed_kernel_is_a_failed_row(notebook, tmp_path):
     table = sweep(notebook, {"die": [True]}, tmp_path, show_progress=False)
     assert list(table["status"]) == ["failed"]
     assert table["error"][0] == "DeadKernelError: Kernel died"
 
 
+@pytest.mark.slow
 def test_the_command_reads_negative_numbers_and_prints_a_sorted_summary(notebook, tmp_path, capsys):
     out = tmp_path / "cli"
     argv = ["sweep", str(notebook), "-p", "lr", "-1e-3", "0.25", "2", "-p", "name", "b", "--out",
@@ -183,6 +188,7 @@ def test_the_command_refuses_an_unknown_parameter_before_anything_runs(notebook,
         (["sweep", str(notebook), "-p", "lr", "1", "-p", "lr", "2", "--out", str(out)], "twice"),
         (["sweep", str(notebook), "-p", "lr", "1"], "--out DIR"),
         (["sweep", str(notebook), "--out", str(out), "--jobs", "0"], "jobs must be"),
+        (["sweep", str(notebook), "--out", str(out), "-k", "nope"], "kernel must be one of"),
     ]:
         with pytest.raises(SystemExit):
             main(argv)
@@ -190,6 +196,7 @@ def test_the_command_refuses_an_unknown_parameter_before_anything_runs(notebook,
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_runs(notebook, tmp_path):
     out = tmp_path / "stopped"
     command = [sys.executable, "-m", "labkit.cli", "sweep", str(notebook), "-p", "sleep", "0",
@@ -205,19 +212,12 @@ def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_runs(notebook, tmp_path):
     table = pd.read_csv(out / "results.csv")
     assert list(table["run_id"]) == ["sleep=0.0"] and list(table["status"]) == ["ok"]
     deadline = time.monotonic() + 20  # the interrupted run's kernel exits with its worker
-    while _alive(kernel) and time.monotonic() < deadline:
+    while alive(kernel) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(kernel)
+    assert not alive(kernel)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has exited
-
-
+@pytest.mark.slow
 def test_the_ray_backend_gives_the_same_rows_as_the_local_one(notebook, tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster
     grid = {"lr": [0.5, -1], "name": ["r"]}
