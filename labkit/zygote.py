@@ -52,7 +52,6 @@ PRELOAD = (
     "sklearn.metrics",
     "sklearn.model_selection",
     "scipy.stats",
-    "pandas",
     "threadpoolctl",
     "ipykernel.kernelapp",
 )
@@ -209,6 +208,9 @@ def fresh_process_state():
             threadpoolctl.threadpool_limits(int(blas), user_api="blas")
         if omp.isdigit() and int(omp) > 0:
             threadpoolctl.threadpool_limits(int(omp), user_api="openmp")
+    pandas = sys.modules.get("pandas")  # imported here through scikit-learn
+    if pandas is not None:  # its notebook default; imported outside IPython, it chose 0
+        pandas.set_option("display.max_columns", 20)
     matplotlib = sys.modules.get("matplotlib")
     if matplotlib is not None:  # read from MPLBACKEND when matplotlib is imported
         matplotlib.rcParams["backend"] = env.get("MPLBACKEND") or INLINE

@@ -43,13 +43,14 @@ print(json.dumps({"random": random.random(), "numpy": numpy.random.rand(),
 
 # What a notebook could notice about its own process, beyond its random numbers.
 FINGERPRINT = """\
-import json, os, sys, comm, ipywidgets, matplotlib, torch
+import json, os, sys, comm, ipywidgets, matplotlib, pandas, torch
 from tqdm.auto import tqdm
 print(json.dumps({"tqdm": tqdm.__module__, "backend": matplotlib.get_backend(),
     "path": sys.path, "argv0": sys.argv[0], "threads": torch.get_num_threads(),
     "comm_targets": sorted(comm.get_comm_manager().targets), "env": sorted(os.environ),
     "main": repr(sys.modules["__main__"]), "flags": str(sys.flags), "cwd": os.getcwd(),
-    "meta_path": len(sys.meta_path), "stdout": type(sys.stdout).__name__}))"""
+    "meta_path": len(sys.meta_path), "stdout": type(sys.stdout).__name__,
+    "pandas_columns": pandas.get_option("display.max_columns")}))"""
 
 
 def _execute(client, code: str, timeout: float = 120) -> tuple[str, dict]:
