@@ -1,5 +1,5 @@
-"""The `labkit` Jupyter kernel: a Python kernel forked from a warm parent, ready in about a
-second instead of the ~8 s a fresh one spends importing torch, scikit-learn and friends.
+"""The `labkit` Jupyter kernel: a Python kernel forked from a warm parent, ready in about half a
+second instead of the several seconds a fresh one spends importing torch, scikit-learn and friends.
 
 The kernelspec `labkit` (installed with the package into `share/jupyter/kernels/labkit`)
 names the provisioner `ForkProvisioner`. On the first kernel launch in a process (a sweep,
@@ -43,7 +43,7 @@ from labkit.zygote import THREAD_VARIABLES, alive
 NAME = "labkit"  # the kernelspec's name
 ZYGOTE = pathlib.Path(__file__).with_name("zygote.py")
 SHARED = "LABKIT_KERNEL_ZYGOTE"  # the socket through which child processes share it
-READY_SECONDS = 300  # the warm parent's imports take ~8 s, far longer on a loaded machine
+READY_SECONDS = 300  # the warm parent's imports take seconds, far longer on a loaded machine
 
 
 class ZygoteError(RuntimeError):
