@@ -1,12 +1,15 @@
 """The `labkit` command.
 
-    labkit sweep NOTEBOOK -p NAME V1 V2 … [-p NAME …] --out DIR [--jobs N]
-                 [--backend local|ray] [--address ADDR] [--retry-failed] [-k KERNEL]
+    labkit sweep NOTEBOOK -p NAME V1 V2 … [-p NAME …] --out DIR [--jobs N] [--threads N]
+                 [--samples N [--sample-seed S]] [--backend local|ray] [--address ADDR]
+                 [--retry-failed] [-k KERNEL]
     labkit sweep --summary DIR [--sort METRIC] [--ascending]
 
 `-p` takes a parameter name and any number of values, each parsed as papermill's `-p`
 parses one (True/False/None, int, float, else a string). A value that reads as a number,
-such as -1 or -1e-3, is a value and not an option.
+such as -1 or -1e-3, is a value and not an option. With `--samples N` (random search) a
+parameter may instead take one distribution: `loguniform:1e-4:1e-1`, `uniform:0:0.5` or
+`int:1:8`; its listed values are chosen from uniformly.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from labkit.sweep import BACKENDS, KERNEL, parse_value, summary, sweep
+from labkit.sweep import BACKENDS, KERNEL, parse_distribution, parse_value, summary, sweep
 from labkit.validate import ConfigError
 
 
@@ -50,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--out", metavar="DIR", help="folder for the runs and results.csv")
     run.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    run.add_argument(
+        "--threads", type=int,
+        help="threads per run (default: as the folder's runs, else cores / jobs)",
+    )  # fmt: skip
+    run.add_argument("--samples", type=int, help="random search: draw N points from -p")
+    run.add_argument("--sample-seed", type=int, default=0, help="seed of the draws (default 0)")
     run.add_argument("--backend", choices=BACKENDS, default="local", help="default: local")
     run.add_argument("--address", help="Ray cluster address (default: start a local one)")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed runs too")
@@ -85,7 +94,13 @@ def _take_params(
         name = values[0]
         if name in grid:
             parser.error(f"parameter {name!r} is given twice; list all its values after one -p")
-        grid[name] = [parse_value(text) for text in values[1:]]
+        try:
+            drawn = [parse_distribution(text) for text in values[1:]]
+        except ConfigError as e:
+            parser.error(f"parameter {name!r}: {e}")
+        if any(drawn) and len(values) > 2:
+            parser.error(f"parameter {name!r}: a distribution is its only value")
+        grid[name] = drawn[0] if drawn[0] else [parse_value(text) for text in values[1:]]
         for _ in values:
             next(tokens)
     return grid, rest
@@ -100,13 +115,19 @@ def _sweep(args: argparse.Namespace, grid: dict[str, list[Any]], parser) -> int:
     if not args.notebook or not args.out:
         parser.error("give a NOTEBOOK and --out DIR (or --summary DIR)")
     table = sweep(
-        args.notebook, grid, args.out, jobs=args.jobs, backend=args.backend,
+        args.notebook, grid, args.out, jobs=args.jobs, threads=args.threads,
+        samples=args.samples, sample_seed=args.sample_seed, backend=args.backend,
         address=args.address, retry_failed=args.retry_failed, kernel=args.kernel,
         show_progress=not args.quiet,
     )  # fmt: skip
-    _print(summary(args.out, args.sort, ascending=args.ascending), args.sort)
+    ranked = summary(args.out, args.sort, ascending=args.ascending)
+    _print(ranked[ranked["run_id"].isin(table["run_id"])], args.sort)
     failed = int((table["status"] == "failed").sum())
-    print(f"{len(table)} runs in {args.out}/results.csv, {failed} failed")
+    others = len(ranked) - len(table)
+    print(
+        f"{len(table)} runs in this sweep, {failed} failed; {args.out}/results.csv holds "
+        f"them{f' and {others} more from other sweeps (--summary shows all)' if others else ''}"
+    )
     return 1 if failed else 0
 
 
@@ -117,6 +138,9 @@ def _print(table, sort_by: str | None) -> None:
 
     metric = sort_by or next((c for c in ("val_accuracy", "test_accuracy") if c in table), None)
     columns = ["run_id", *([metric] if metric else []), "status", "diverged", "duration_s", "error"]
+    if "seed" in table and table["seed"].nunique() > 1:
+        columns.insert(1, "seed")
+        print("ranked within each seed: runs with different seeds differ in more than the rest")
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         print(table[[c for c in columns if c in table]].to_string(index=False, na_rep=""))
 

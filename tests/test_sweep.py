@@ -5,8 +5,10 @@ The runs execute a tiny notebook (no torch import) so each kernel costs about a 
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -19,7 +21,18 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.cli import main
-from labkit.sweep import check_grid, parse_value, run_id, summary, sweep
+from labkit.sweep import (
+    IntUniform,
+    LogUniform,
+    Uniform,
+    check_grid,
+    parse_distribution,
+    parse_value,
+    run_id,
+    sample_points,
+    summary,
+    sweep,
+)
 from labkit.validate import ConfigError
 
 from servers import alive
@@ -44,7 +57,8 @@ if out_dir:
     Path(out_dir, "pid").write_text(str(os.getpid()))
 time.sleep(sleep)
 print("training", name, lr)
-metrics = {"score": lr * steps, "threads": int(os.environ["OMP_NUM_THREADS"]), "name": name}
+metrics = {"score": lr * steps, "threads": int(os.environ["OMP_NUM_THREADS"]), "name": name,
+           "steps_done": steps}
 if out_dir:
     Path(out_dir, "metrics.json").write_text(json.dumps(metrics))"""
 
@@ -123,12 +137,21 @@ def test_a_sweep_keeps_failed_runs_skips_finished_ones_and_retries_on_request(no
     assert "training a 0.5" in (run / "run.log").read_text()
     log = (out / "lr=-1.0_steps=3" / "run.log").read_text()
     assert "Traceback" in log and "ValueError: lr must be > 0" in log and "\x1b[" not in log
-    assert pd.read_csv(out / "results.csv").equals(table)
+    written = pd.read_csv(out / "results.csv").fillna({"error": ""})
+    pd.testing.assert_frame_equal(written, table, check_dtype=False)
+    # whole numbers stay whole where a failed run left a gap (pandas would write 3.0)
+    assert str(table["steps_done"].dtype) == "Int64" and table["steps_done"][0] == 3
+    assert ",1.5,a,3\n" in (out / "results.csv").read_text()  # score, name, steps_done
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "ok" and record["parameters"] == {"lr": 0.5, "steps": 3}
+    made = record["provenance"]
+    assert made["notebook"] == "tiny.ipynb" and len(made["notebook_sha256"]) == 64
+    assert made["python"] == platform.python_version() and made["torch"].startswith("2.")
 
     before = _stamps(out)
     again = sweep(notebook, {"lr": [0.5, -1], "steps": [3]}, out, show_progress=False)
     assert _stamps(out) == before  # no kernel started: the executed notebooks are untouched
-    assert again.equals(table)
+    pd.testing.assert_frame_equal(again, table)
 
     retried = sweep(notebook, {"lr": [0.5, -1], "steps": [3]}, out, retry_failed=True,
                     show_progress=False)  # fmt: skip
@@ -154,7 +177,8 @@ def test_the_command_reads_negative_numbers_and_prints_a_sorted_summary(notebook
     table = pd.read_csv(out / "results.csv")
     assert list(table["lr"]) == [-0.001, 0.25, 2.0]
     assert list(table["status"]) == ["failed", "ok", "ok"]
-    capsys.readouterr()
+    assert "metrics.name" not in table  # the metric `name` says what the parameter says
+    assert capsys.readouterr().out.splitlines()[-1].startswith("3 runs in this sweep, 1 failed")
     assert main(["sweep", "--summary", str(out), "--sort", "score"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[0] == "lr=2.0_name=b" and lines[-1].split()[0] == "lr=-0.001_name=b"
@@ -211,6 +235,7 @@ def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_runs(notebook, tmp_path):
     assert sweeper.wait(timeout=30) == 130
     table = pd.read_csv(out / "results.csv")
     assert list(table["run_id"]) == ["sleep=0.0"] and list(table["status"]) == ["ok"]
+    assert not (out / "sleep=60.0" / "run.json").exists()  # no record: a re-run runs it again
     deadline = time.monotonic() + 20  # the interrupted run's kernel exits with its worker
     while alive(kernel) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -234,3 +259,124 @@ def test_the_ray_backend_says_how_to_install_ray(notebook, tmp_path, monkeypatch
     with pytest.raises(ImportError, match=r"pip install 'labkit\[ray\]'"):
         sweep(notebook, {"lr": [0.5]}, tmp_path / "x", backend="ray", show_progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def _copy(notebook: Path, folder: Path, extra: str = "") -> Path:
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[-1].source += extra
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / notebook.name)
+    return folder / notebook.name
+
+
+@pytest.mark.slow
+def test_finished_runs_are_trusted_only_for_the_same_notebook_code_and_threads(
+    notebook, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    sweep(notebook, {"lr": [0.5]}, out, jobs=2, show_progress=False)
+    before = _stamps(out)
+    assert sweep(notebook, {"lr": [0.5]}, out, show_progress=False)["threads"][0] == before_threads(
+        out
+    )  # jobs=1 now, yet the folder's thread count is kept: its rows stay comparable
+    assert _stamps(out) == before and "threads per run" in capsys.readouterr().out
+
+    edited = _copy(notebook, tmp_path / "edited", "\nprint('edited')")
+    sweep(edited, {"lr": [0.5]}, out, show_progress=False)
+    assert _stamps(out) != before  # the same name, another SHA-256: it ran again
+    assert "the notebook changed since it ran" in capsys.readouterr().out
+
+    threads = before_threads(out) + 1
+    again = sweep(edited, {"lr": [0.5]}, out, threads=threads, show_progress=False)
+    assert again["threads"][0] == threads and "another thread count" in capsys.readouterr().out
+
+    other = tmp_path / "other" / "other.ipynb"
+    other.parent.mkdir()
+    other.write_bytes(notebook.read_bytes())
+    with pytest.raises(ConfigError, match=r"holds runs of tiny\.ipynb; a sweep of other\.ipynb"):
+        sweep(other, {"lr": [0.5]}, out, show_progress=False)
+
+    (out / "lr=0.5" / "run.json").unlink()  # as if the run had been interrupted
+    stamp = _stamps(out)
+    sweep(edited, {"lr": [0.5]}, out, threads=threads, show_progress=False)
+    assert _stamps(out) != stamp
+
+
+def before_threads(out: Path) -> int:
+    return json.loads((out / "lr=0.5" / "run.json").read_text())["threads"]
+
+
+@pytest.mark.slow
+def test_two_sweeps_into_one_folder_at_once_keep_every_row_and_run_each_run_once(
+    notebook, tmp_path
+):
+    out = tmp_path / "shared"
+    command = [sys.executable, "-m", "labkit.cli", "sweep", str(notebook), "--out", str(out),
+               "--quiet", "-p", "sleep", "5", "-p", "name"]  # fmt: skip
+    first = subprocess.Popen([*command, "a", "b"], stdout=subprocess.PIPE, text=True)
+    pid_file = out / "sleep=5.0_name=a" / "pid"
+    deadline = time.monotonic() + 90
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # the second starts while the first is running "a", which both grids hold
+    second = subprocess.Popen([*command, "a", "c"], stdout=subprocess.PIPE, text=True)
+    outputs = [first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    table = pd.read_csv(out / "results.csv")
+    assert sorted(table["run_id"]) == ["sleep=5.0_name=a", "sleep=5.0_name=b", "sleep=5.0_name=c"]
+    # "a" ran once: the second sweep waited for the first's run instead of running it again
+    assert (out / "sleep=5.0_name=a" / "run.log").read_text().count("training a") == 1
+    assert "1 runs are being run by another sweep" in outputs[1]
+    assert "2 runs in this sweep, 0 failed" in outputs[1]
+
+
+def test_out_must_be_a_folder(notebook, tmp_path, capsys):
+    file = tmp_path / "results.txt"
+    file.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        main(["sweep", str(notebook), "-p", "lr", "1", "--out", str(file)])
+    assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_random_search_draws_the_same_distinct_points_from_a_seed():
+    space = {"lr": LogUniform(1e-4, 1e-1), "drop": Uniform(0.0, 0.5), "width": IntUniform(8, 64),
+             "optimizer": ["sgd", "adam"]}  # fmt: skip
+    points = sample_points(space, 200, seed=3)
+    assert points == sample_points(space, 200, seed=3) != sample_points(space, 200, seed=4)
+    assert len({run_id(p) for p in points}) == 200
+    lrs = [p["lr"] for p in points]
+    assert all(1e-4 <= lr <= 1e-1 for lr in lrs)
+    decades = [sum(10.0**k <= lr < 10.0 ** (k + 1) for lr in lrs) for k in (-4, -3, -2)]
+    assert min(decades) > 40  # log-uniform: each decade gets about a third (uniform: 1 %)
+    assert {p["optimizer"] for p in points} == {"sgd", "adam"}
+    assert all(isinstance(p["width"], int) and 8 <= p["width"] <= 64 for p in points)
+    with pytest.raises(ConfigError, match="only 2 distinct points; asked for 3"):
+        sample_points({"optimizer": ["sgd", "adam"]}, 3)
+    for text, message in [("loguniform:0:1", "LOW > 0"), ("uniform:2:1", "LOW < HIGH"),
+                          ("int:1.5:3", "whole"), ("uniform:a:b", "two numbers")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            parse_distribution(text)
+    assert parse_distribution("0.01") is None and parse_distribution("adam") is None
+
+
+@pytest.mark.slow
+def test_the_command_runs_a_random_search(notebook, tmp_path, capsys):
+    out = tmp_path / "random"
+    argv = ["sweep", str(notebook), "-p", "lr", "loguniform:0.01:1", "-p", "steps", "int:1:9",
+            "--samples", "3", "--sample-seed", "1", "--out", str(out), "--jobs", "2"]  # fmt: skip
+    assert main(argv) == 0
+    table = pd.read_csv(out / "results.csv")
+    expected = sample_points({"lr": LogUniform(0.01, 1), "steps": IntUniform(1, 9)}, 3, seed=1)
+    assert [(r.lr, r.steps) for r in table.itertuples()] == [
+        (p["lr"], p["steps"]) for p in expected
+    ]
+    assert list(table["score"]) == [p["lr"] * p["steps"] for p in expected]
+    with pytest.raises(SystemExit):  # a distribution needs --samples
+        main(["sweep", str(notebook), "-p", "lr", "uniform:0:1", "--out", str(out)])
+    assert "draw from it with samples=N" in capsys.readouterr().err
+
+
+def test_the_summary_ranks_within_each_seed(tmp_path):
+    rows = ["run_id,seed,status,val_accuracy", "a,0,ok,0.90", "b,1,ok,0.99", "c,0,ok,0.95"]
+    (tmp_path / "results.csv").write_text("\n".join(rows) + "\n")
+    assert list(summary(tmp_path)["run_id"]) == ["c", "a", "b"]
