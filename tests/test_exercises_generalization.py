@@ -251,7 +251,7 @@ def test_diagnose_reference_passes(answer):
     assert result.passed and "13 (train, val) pairs" in result.message, result
 
 
-def seed_article(train_acc, val_acc):  # "underfitting: bad on training data, good on new data"
+def source_article(train_acc, val_acc):  # "underfitting: bad on training data, good on new data"
     if train_acc < 0.90 and val_acc >= 0.90:
         return "underfitting"
     return "overfitting" if train_acc - val_acc > 0.05 else "good fit"
@@ -266,7 +266,7 @@ def both_below(train_acc, val_acc):  # underfitting only when train *and* val ar
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [
-        (seed_article, "the seed article's"),
+        (source_article, "the source article's"),
         (
             lambda t, v: "underfitting" if v < 0.90 else diagnose(t, v),
             "underfitting is judged on the training accuracy",
@@ -284,7 +284,7 @@ def both_below(train_acc, val_acc):  # underfitting only when train *and* val ar
         (lambda t, v: "fine", "return one of 'underfitting'"),
         (lambda t, v: 1, "return one of"),
         (lambda t, v: "good fit" if t == 0.97 else diagnose(t, v), "for train_acc=0.97"),
-        (lambda t, v: "good fit" if t == 0.45 else diagnose(t, v), "the seed article's"),
+        (lambda t, v: "good fit" if t == 0.45 else diagnose(t, v), "the source article's"),
     ],
 )
 def test_diagnose_diagnoses_each_mistake(answer, hint):

@@ -9,7 +9,7 @@ stop, one epoch) and seeded random ones, against the rule `labkit.fit` follows w
 thresholds (0.90 itself included; a gap of exactly 0.05 is not, as floats cannot hold one).
 When an answer is wrong, each checker looks for the common mistake it matches (contiguous
 chunks, (train, val) pairs, training rows, range(C) for labels, 0-based epochs, a tie counted
-as an improvement, the last epoch's weights kept, the seed article's definition of
+as an improvement, the last epoch's weights kept, the source article's definition of
 underfitting, …) and returns that mistake's hint. Exposed as `EXERCISES`, which
 `labkit.exercises` merges.
 """
@@ -324,7 +324,7 @@ _DIAGNOSE_MISTAKES = (
     (
         "seed",
         "a model that is poor on its training data is underfitting, and it is poor on new data "
-        "too: underfitting is low training *and* low validation accuracy (the seed article's "
+        "too: underfitting is low training *and* low validation accuracy (the source article's "
         "'good on new data' is wrong)",
     ),
     (
