@@ -13,7 +13,7 @@ LAYERS = [
     {"train", "checkpoint"},
     {"compress", "export", "landscapes", "crossval"},
     {"sweep", "serve", "monitor", "distributed"},
-    {"ui", "plots", "cli", "exercises"},
+    {"ui", "plots", "figures", "cli", "exercises"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
