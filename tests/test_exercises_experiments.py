@@ -8,6 +8,7 @@ import statistics
 import numpy as np
 import pytest
 import torch
+from scipy.stats import t as student_t
 from sklearn.model_selection import ParameterGrid
 
 from labkit.exercises import Result, check
@@ -168,6 +169,17 @@ def spread(accuracies, ddof=1, band=BAND, power=1.0, per_mean=False):
     return a.mean(), std, band * std / (math.sqrt(len(a)) if per_mean else 1)
 
 
+def sem(accuracies, band=BAND):
+    a = np.asarray(accuracies, dtype=float)
+    se = a.std(ddof=1) / math.sqrt(len(a))  # with two seeds this equals a.std(ddof=0)
+    return a.mean(), se, band * se
+
+
+def t_band(accuracies):
+    a = np.asarray(accuracies, dtype=float)
+    return a.mean(), a.std(ddof=1), student_t.ppf(0.975, len(a) - 1) * math.sqrt(2) * a.std(ddof=1)
+
+
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [
@@ -178,6 +190,9 @@ def spread(accuracies, ddof=1, band=BAND, power=1.0, per_mean=False):
         (lambda a: spread(a, band=2, per_mean=True), "std/√n is the spread of the *mean*"),
         (lambda a: spread(a, per_mean=True), "would compare two *means* of n seeds each"),
         (lambda a: spread(a, band=1.96 * math.sqrt(2)), "the exact normal 95 % quantile"),
+        (lambda a: sem(a), "your std is the standard error of the mean"),
+        (lambda a: sem(a, band=2), "your std is the standard error of the mean"),
+        (lambda a: t_band(a), "the exact 95 % band for a std from n seeds"),
         (lambda a: (spread(a)[1], spread(a)[0], spread(a)[2]), "you returned (std, mean, band)"),
         (lambda a: tuple(100 * v for v in spread(a)), "not percent"),
         (lambda a: spread(a)[:2], "return three numbers (mean, std, band)"),

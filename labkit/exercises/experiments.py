@@ -9,7 +9,8 @@ two to eight accuracies (a constant list included): the mean, the sample standar
 answer is wrong, each checker looks for the common mistake it matches (zip instead of
 every combination, the first parameter varying fastest, the names sorted as ParameterGrid
 does, tuples without names, one dict shared by every run, [] for the empty grid; np.std's n
-instead of n - 1, the variance, a band of 2·std or of the standard error std/√n, …) and
+instead of n - 1, the standard error in place of the std, the variance, a band of
+2·std, of std/√n or from the t quantile, …) and
 returns that mistake's hint. Exposed as `EXERCISES`, which `labkit.exercises` merges.
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from labkit.exercises.core import Exercise, array, call
 
@@ -159,7 +161,10 @@ def _seed_spread(values: list[float], *, mistake: str = "") -> tuple[float, floa
     std = float(a.std(ddof=0 if mistake == "ddof0" else 1))
     if mistake == "variance":
         std = std**2
+    if mistake == "sem":  # the standard error of the mean in place of the std
+        std /= math.sqrt(len(a))
     band = {
+        "band t": float(student_t.ppf(0.975, len(a) - 1)) * math.sqrt(2) * std,
         "band 2std": 2 * std,
         "band std": std,
         "band sem": 2 * std / math.sqrt(len(a)),
@@ -183,7 +188,12 @@ def _seed_cases() -> list[tuple[list[float], str]]:
     return cases
 
 
-_SPREAD_MISTAKES = (
+_SPREAD_MISTAKES = (  # the standard error first: with two seeds it equals the n-divided std
+    (
+        "sem",
+        "your std is the standard error of the mean, std/√n: that is how far the *mean* of "
+        "n seeds may be off; the spread of one run is the sample standard deviation itself",
+    ),
     (
         "ddof0",
         "your std divides by n (np.std's default, the population formula); with a few seeds "
@@ -210,6 +220,11 @@ _SPREAD_MISTAKES = (
         "band 2sem",
         "2·√2·std/√n would compare two *means* of n seeds each; the band is for two *single* "
         "runs (what one sweep row is): 2·√2·std, without the √n",
+    ),
+    (
+        "band t",
+        "t(0.975, n - 1)·√2·std is the exact 95 % band for a std from n seeds (section 5 "
+        "prints it beside the rule); this exercise asks for the round rough rule 2·√2·std",
     ),
     (
         "band 1.96",
@@ -268,14 +283,17 @@ def _check_seed_spread(fn: Any) -> str | None:
             for o, (values, _) in zip(outs, cases, strict=True)
         ):
             return hint
+    for mistake, hint in _SPREAD_MISTAKES[:2]:  # the std wrong in every case, the band too
+        if all(
+            _isclose(o[1], _seed_spread(values, mistake=mistake)[1])
+            for o, (values, _) in zip(outs, cases, strict=True)
+        ):
+            return hint
     for (mean, std, band), (values, on) in zip(outs, cases, strict=True):
         want = _seed_spread(values)
         if not _isclose(mean, want[0]):
             return f"the mean of {on} is {want[0]:.6g}; you returned {mean:.6g}"
         if not _isclose(std, want[1]):
-            ddof0 = _seed_spread(values, mistake="ddof0")[1]
-            if _isclose(std, ddof0):
-                return _SPREAD_MISTAKES[0][1]
             return f"the sample standard deviation of {on} is {want[1]:.6g}; you returned {std:.6g}"
         if not _isclose(band, want[2]):
             return f"for {on} the band should be 2·√2·std = {want[2]:.6g}; you returned {band:.6g}"
