@@ -12,7 +12,7 @@ STAMP := $(VENV)/.labkit-installed
 UV = $(BIN)/uv pip install --quiet --python $(BIN)/python $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
 # Jupyter refuses to run as root unless told; CI and containers run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
-# Notebooks run on the `labkit` kernel (forked from a warm parent: about half a second to start, not several).
+# Notebooks run on the `labkit` kernel (forked from a warm parent: about a second to start, not several).
 NBVAL := --nbval-lax --nbval-kernel-name labkit --nbval-sanitize-with tests/nbval_sanitize.cfg
 TEST_JOBS ?= 2
 

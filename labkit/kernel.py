@@ -1,4 +1,4 @@
-"""The `labkit` Jupyter kernel: a Python kernel forked from a warm parent, ready in about half a
+"""The `labkit` Jupyter kernel: a Python kernel forked from a warm parent, ready in about a
 second instead of the several seconds a fresh one spends importing torch, scikit-learn and friends.
 
 The kernelspec `labkit` (installed with the package into `share/jupyter/kernels/labkit`)
@@ -19,6 +19,7 @@ Notebooks keep `python3` in their metadata; tools pick `labkit` explicitly
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import json
@@ -58,8 +59,11 @@ class Zygote:
     """A connection to a warm parent: the one this process started (`Zygote.start`), or one
     that a parent process started and shares through LABKIT_KERNEL_ZYGOTE (`connect`)."""
 
-    def __init__(self, sock: socket.socket, process: subprocess.Popen | None = None) -> None:
+    def __init__(
+        self, sock: socket.socket, path: str, process: subprocess.Popen | None = None
+    ) -> None:
         self.socket = sock
+        self.path = path  # where kernels and child processes connect (LABKIT_KERNEL_ZYGOTE)
         self.process = process  # None when another process owns it
         self.lock = threading.Lock()
         self._hello: dict[str, Any] | None = None  # its greeting, once ready
@@ -89,7 +93,7 @@ class Zygote:
                 stderr=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         os.environ[SHARED] = path  # child processes use it too
-        zygote = cls(ours, process)
+        zygote = cls(ours, path, process)
         atexit.register(zygote.close, folder)
         return zygote
 
@@ -101,7 +105,7 @@ class Zygote:
         except OSError as e:
             sock.close()
             raise ZygoteGone(f"no warm parent at {path}: {e}") from e
-        return cls(sock)
+        return cls(sock, path)
 
     def _receive(self) -> dict[str, Any]:
         data = self.socket.recv(1 << 20)
@@ -302,6 +306,7 @@ def fork_kernel(cmd: list[str], **kwargs: Any) -> ForkedKernel:
         fds = [_stream(subprocess.DEVNULL, 0, opened), _stream(kwargs.get("stdout"), 1, opened),
                _stream(kwargs.get("stderr"), 2, opened)]  # fmt: skip
         parent = zygote()
+        env[SHARED] = parent.path  # its sweeps share this warm parent (the first kernel too)
         pid = parent.fork(cmd[3:], str(kwargs.get("cwd") or os.getcwd()), env, fds)
     except ZygoteGone as e:
         _broke(str(e))  # for good: later kernels start the usual way at once
@@ -316,8 +321,9 @@ class ForkProvisioner(LocalProvisioner):
     """jupyter_client's local provisioner, launching kernels as forks of a warm parent."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        try:
-            process = fork_kernel(cmd, **self._scrub_kwargs(kwargs))
+        try:  # in a thread: the first launch waits for the warm parent's imports, and the
+            # launcher's event loop (a Jupyter server's, serving everyone) must not wait with it
+            process = await asyncio.to_thread(fork_kernel, cmd, **self._scrub_kwargs(kwargs))
         except ZygoteError as e:
             if str(e) not in _said:  # once per reason and process, not per kernel
                 _said.add(str(e))

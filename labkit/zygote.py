@@ -1,5 +1,5 @@
 """The warm parent of `labkit` kernels: it imports the slow third-party modules once, then
-forks a Jupyter kernel per request, ready in about half a second instead of several.
+forks a Jupyter kernel per request, ready in about a second instead of several.
 
 A fresh Python kernel spends seconds importing torch (and `torch._dynamo`, which the first
 optimizer pulls in), scikit-learn and matplotlib before a notebook trains for a fraction

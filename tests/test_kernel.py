@@ -275,3 +275,53 @@ def test_the_warm_parent_and_its_kernels_exit_with_the_launcher(tmp_path):
     while (alive(zygote) or alive(child)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not alive(zygote) and not alive(child), logged
+
+
+FIRST_LAUNCH = """\
+import asyncio, json, time
+from jupyter_client.manager import AsyncKernelManager
+from labkit import kernel
+
+async def main():
+    gaps, last, done = [], time.monotonic(), asyncio.Event()
+    async def tick():
+        nonlocal last
+        while not done.is_set():
+            await asyncio.sleep(0.05)
+            gaps.append(time.monotonic() - last)
+            last = time.monotonic()
+    ticker = asyncio.create_task(tick())
+    start = time.monotonic()
+    manager = AsyncKernelManager(kernel_name="labkit")
+    await manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=300)
+    launched = time.monotonic() - start
+    done.set()
+    await ticker
+    reply = await client.execute_interactive(
+        "import os; print(os.environ.get('LABKIT_KERNEL_ZYGOTE'))", timeout=120,
+        output_hook=lambda m: m["msg_type"] == "stream" and seen.append(m["content"]["text"]))
+    client.stop_channels()
+    await manager.shutdown_kernel(now=True)
+    print(json.dumps({"launched": launched, "stall": max(gaps), "seen": "".join(seen).strip(),
+                      "zygote": kernel.zygote().path}))
+
+seen = []
+asyncio.run(main())
+"""
+
+
+def test_the_first_launch_waits_without_blocking_the_launcher_and_shares_its_warm_parent(tmp_path):
+    # A Jupyter server launches kernels from its event loop: the first labkit kernel waits for
+    # the warm parent's imports, and the server must go on answering everyone meanwhile.
+    environ = {k: v for k, v in os.environ.items() if k != kernel.SHARED}  # a parent of its own
+    done = subprocess.run([sys.executable, "-c", FIRST_LAUNCH], capture_output=True, text=True,
+                          env=environ, cwd=tmp_path, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["launched"] > 1.0, found  # it did wait for the imports...
+    assert found["stall"] < min(1.0, found["launched"] / 2), found  # ...in a thread
+    # the first kernel knows the warm parent, so a sweep it runs shares it
+    assert found["seen"] == found["zygote"], found
