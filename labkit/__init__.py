@@ -13,7 +13,7 @@ from labkit.io import read_metrics, write_metrics
 from labkit.metrics import classification_metrics, confusion_matrix, per_class_report
 from labkit.models import MLP, SmallCNN, build_model, parameter_count
 from labkit.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
-from labkit.sweep import sweep  # the function; `from labkit.sweep import summary` still works
+from labkit.sweep import sweep  # the function; the module is labkit.sweep
 from labkit.train import (
     History,
     TrainConfig,

@@ -19,7 +19,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from labkit.sweep import BACKENDS, KERNEL, parse_distribution, parse_value, summary, sweep
+from labkit.records import summary
+from labkit.search import parse_distribution, parse_value
+from labkit.sweep import BACKENDS, KERNEL, sweep
 from labkit.validate import ConfigError
 
 

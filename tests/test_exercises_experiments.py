@@ -12,7 +12,7 @@ from scipy.stats import t as student_t
 from sklearn.model_selection import ParameterGrid
 
 from labkit.exercises import Result, check
-from labkit.sweep import make_grid
+from labkit.search import make_grid
 
 
 def assert_wrong(result: Result, hint: str) -> None:

@@ -12,7 +12,7 @@ LAYERS = [
     {"data", "models", "optim", "metrics", "bench"},
     {"train", "checkpoint"},
     {"compress", "export", "landscapes", "crossval"},
-    {"sweep", "serve", "monitor", "distributed"},
+    {"sweep", "search", "records", "serve", "monitor", "distributed"},
     {"ui", "plots", "figures", "cli", "exercises"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -21,7 +21,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.cli import main
-from labkit.sweep import (
+from labkit.records import summary
+from labkit.search import (
     IntUniform,
     LogUniform,
     Uniform,
@@ -30,9 +31,8 @@ from labkit.sweep import (
     parse_value,
     run_id,
     sample_points,
-    summary,
-    sweep,
 )
+from labkit.sweep import sweep
 from labkit.validate import ConfigError
 
 from servers import alive
@@ -226,9 +226,9 @@ def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_runs(notebook, tmp_path):
     command = [sys.executable, "-m", "labkit.cli", "sweep", str(notebook), "-p", "sleep", "0",
                "60", "--out", str(out), "--quiet"]  # fmt: skip
     sweeper = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    pid_file = out / "sleep=60.0" / "pid"
+    pid_file, first = out / "sleep=60.0" / "pid", out / "sleep=0.0" / "run.json"
     deadline = time.monotonic() + 90
-    while not pid_file.exists() and time.monotonic() < deadline:
+    while not (pid_file.exists() and first.exists()) and time.monotonic() < deadline:
         time.sleep(0.2)
     kernel = int(pid_file.read_text())
     sweeper.send_signal(signal.SIGINT)

@@ -2,7 +2,7 @@
 
 `build_grid(grid)` is graded on grids of one to three parameters with unequal numbers of
 values, a parameter with a single value, and the empty grid (one run with the defaults,
-`[{}]`), against `labkit.sweep.make_grid`: every combination, as a dict per run, the last
+`[{}]`), against `labkit.search.make_grid`: every combination, as a dict per run, the last
 parameter varying fastest. `seed_spread(accuracies)` is graded on fixed and seeded lists of
 two to eight accuracies (a constant list included): the mean, the sample standard deviation
 (n - 1) and the noise band 2·√2·std of a difference between two single runs. When an
@@ -30,7 +30,7 @@ from labkit.exercises.core import Exercise, array, call
 
 
 def _build_grid(grid: Mapping[str, list], *, mistake: str = "") -> list:
-    """Reference (mistake=''): labkit.sweep.make_grid. The mistakes replay wrong answers."""
+    """Reference (mistake=''): labkit.search.make_grid. The mistakes replay wrong answers."""
     if mistake == "sorted names":  # sklearn's ParameterGrid sorts the names
         grid = dict(sorted(grid.items()))
     names = list(grid)
@@ -307,7 +307,7 @@ EXERCISES: dict[str, Exercise] = {
             "build_grid",
             "Write `build_grid(grid)`: for a dict mapping each parameter name to the values to "
             "try, return the list of runs, one dict {name: value} per combination of values, "
-            "the last parameter varying fastest (as `from labkit.sweep import make_grid` does); "
+            "the last parameter varying fastest (as `from labkit.search import make_grid` does); "
             "an empty grid is one run with the defaults, [{}].",
             _check_build_grid,
             f"passed on {len(_GRIDS)} grids (one to three parameters, a single value, the "
