@@ -1,7 +1,8 @@
 """The `labkit` command.
 
     labkit sweep NOTEBOOK -p NAME V1 V2 … [-p NAME …] --out DIR [--jobs N] [--threads N]
-                 [--samples N [--sample-seed S]] [--backend local|ray] [--address ADDR]
+                 [--samples N [--sample-seed S] [--sampler random|tpe] [--objective M]]
+                 [--backend local|ray] [--address ADDR]
                  [--retry-failed] [-k KERNEL]
     labkit sweep --summary DIR [--sort METRIC] [--ascending]
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from labkit.records import summary
 from labkit.search import parse_distribution, parse_value
-from labkit.sweep import BACKENDS, KERNEL, sweep
+from labkit.sweep import BACKENDS, KERNEL, SAMPLERS, sweep
 from labkit.validate import ConfigError
 
 
@@ -61,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--samples", type=int, help="random search: draw N points from -p")
     run.add_argument("--sample-seed", type=int, default=0, help="seed of the draws (default 0)")
+    run.add_argument(
+        "--sampler", choices=SAMPLERS, default="random",
+        help="with --samples: random draws, or Optuna's TPE (labkit[optuna]) proposing from "
+        "the results so far",
+    )  # fmt: skip
+    run.add_argument(
+        "--objective", default="val_accuracy", help="the metric TPE maximizes (val_accuracy)"
+    )
     run.add_argument("--backend", choices=BACKENDS, default="local", help="default: local")
     run.add_argument("--address", help="Ray cluster address (default: start a local one)")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed runs too")
@@ -118,7 +127,8 @@ def _sweep(args: argparse.Namespace, grid: dict[str, list[Any]], parser) -> int:
         parser.error("give a NOTEBOOK and --out DIR (or --summary DIR)")
     table = sweep(
         args.notebook, grid, args.out, jobs=args.jobs, threads=args.threads,
-        samples=args.samples, sample_seed=args.sample_seed, backend=args.backend,
+        samples=args.samples, sample_seed=args.sample_seed, sampler=args.sampler,
+        objective=args.objective, backend=args.backend,
         address=args.address, retry_failed=args.retry_failed, kernel=args.kernel,
         show_progress=not args.quiet,
     )  # fmt: skip

@@ -130,7 +130,7 @@ class Uniform:
     high: float
 
     def draw(self, rng: random.Random) -> Any:
-        return _short(rng.uniform(self.low, self.high))
+        return significant(rng.uniform(self.low, self.high))
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class LogUniform(Uniform):
     """Floats whose logarithm is uniform: as many draws in 1e-4..1e-3 as in 1e-2..1e-1."""
 
     def draw(self, rng: random.Random) -> Any:
-        return _short(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return significant(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,9 @@ class IntUniform(Uniform):
 DISTRIBUTIONS = {"uniform": Uniform, "loguniform": LogUniform, "int": IntUniform}
 
 
-def _short(x: float) -> float:
-    return float(f"{x:.3g}")  # three significant digits: readable run ids, no false precision
+def significant(x: float) -> float:
+    """`x` to three significant digits: readable run ids, no false precision."""
+    return float(f"{x:.3g}")
 
 
 def parse_distribution(text: str) -> Uniform | None:
@@ -179,6 +180,19 @@ def make_distribution(kind: str, low: float, high: float) -> Uniform:
     if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
         raise ConfigError(f"int: needs whole LOW and HIGH; got {low:g} and {high:g}")
     return DISTRIBUTIONS[kind](low, high)
+
+
+def to_optuna(values: Any) -> Any:
+    """The Optuna distribution of a parameter's distribution or list of values."""
+    from optuna import distributions as d
+
+    if isinstance(values, IntUniform):
+        return d.IntDistribution(int(values.low), int(values.high))
+    if isinstance(values, Uniform):  # LogUniform is a Uniform drawn on a log scale
+        return d.FloatDistribution(values.low, values.high, log=isinstance(values, LogUniform))
+    if isinstance(values, (str, bytes)) or not list(values):
+        raise ConfigError(f"a parameter needs a distribution or a list of values; got {values!r}")
+    return d.CategoricalDistribution(list(values))
 
 
 def sample_points(space: Mapping[str, Any], samples: int, seed: int = 0) -> list[dict[str, Any]]:

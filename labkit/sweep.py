@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -58,6 +59,8 @@ from labkit.search import (
     notebook_parameters,
     run_id,
     sample_points,
+    significant,
+    to_optuna,
 )
 from labkit.validate import ConfigError, check_choice, check_int
 from labkit.zygote import THREAD_VARIABLES  # what a kernel's thread pools are sized from
@@ -66,6 +69,7 @@ if TYPE_CHECKING:  # pandas loads only when a table is built
     import pandas as pd
 
 BACKENDS = ("local", "ray")
+SAMPLERS = ("random", "tpe")  # with samples=N: random draws, or Optuna's TPE
 KERNEL = "labkit"  # the fast-start kernel (labkit/kernel.py); "python3" starts fresh ones
 LOG = "run.log"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of a traceback
@@ -167,6 +171,8 @@ def sweep(
     threads: int | None = None,
     samples: int | None = None,
     sample_seed: int = 0,
+    sampler: str = "random",
+    objective: str = "val_accuracy",
     backend: str = "local",
     address: str | None = None,
     retry_failed: bool = False,
@@ -177,7 +183,9 @@ def sweep(
 
     `grid` maps parameter names to the values to try (`{"lr": [0.01, 0.1]}`); an empty grid
     is one run with the notebook's defaults. With `samples=N` it is a search space instead:
-    N points drawn with `sample_seed` from each parameter's distribution or list.
+    N points drawn with `sample_seed` from each parameter's distribution or list, at random
+    (`sampler="random"`), or proposed `jobs` at a time by Optuna's TPE sampler from the
+    results so far (`sampler="tpe"`, which maximizes the metric `objective`).
     `jobs` runs go at once, each kernel with `threads` threads: by default the count the
     folder's earlier runs used (so its runs stay comparable), else cores / jobs.
     `backend="ray"` sends each run to a Ray cluster as a task asking for that many CPUs:
@@ -200,19 +208,37 @@ def sweep(
     if backend == "ray":
         _require_ray()
     _check_kernel(kernel)
+    check_choice("sampler", sampler, SAMPLERS)
+    if sampler == "tpe" and samples is None:
+        raise ConfigError("sampler='tpe' proposes samples=N points: give samples")
+    if sampler == "tpe":
+        _require_optuna()
     declared = notebook_parameters(notebook)
     if samples is None:
         points = make_grid(check_grid(grid, declared))
-    else:
+    elif sampler == "random":
         points = [check_point(p, declared) for p in sample_points(grid, samples, sample_seed)]
-    params = {run_id(point): point for point in points}
-    if len(params) < len(points):
+    if sampler != "tpe" and len({run_id(p) for p in points}) < len(points):
         raise ConfigError("the grid repeats a point (a value is listed twice)")
     out.mkdir(parents=True, exist_ok=True)
     records = read_records(out)
     check_same_notebook(records, notebook, out)
     threads = threads or pinned_threads(records, out) or max(1, _cores() // jobs)
     origin = provenance(notebook, threads)
+    settings = (out, origin, jobs, backend, address, retry_failed, kernel, show_progress)
+    if sampler == "tpe":
+        ids = _tpe(notebook, grid, declared, samples, sample_seed, objective, settings)
+    else:
+        ids = _sweep_points(notebook, points, *settings)
+    return runs_table(out, ids)
+
+
+def _sweep_points(
+    notebook: Path, points: list[dict], out: Path, origin: dict, jobs: int, backend: str,
+    address: str | None, retry_failed: bool, kernel: str, show_progress: bool,
+) -> list[str]:  # fmt: skip
+    """Run the points not finished yet (each claimed first); return their run ids."""
+    params = {run_id(point): point for point in points}
     with Claims(out) as claims:
         todo, waiting = [], []
         for rid in params:
@@ -230,7 +256,38 @@ def sweep(
             claims.take(rid, block=True)
             if is_stale(read_record(out / rid), origin, retry_failed, rid):
                 _run(notebook, params, [rid], out, origin, jobs, backend, address, kernel, False)
-    return runs_table(out, list(params))
+    return list(params)
+
+
+def _tpe(
+    notebook: Path, space: Mapping[str, Any], declared: dict, samples: int, seed: int,
+    objective: str, settings: tuple,
+) -> list[str]:  # fmt: skip
+    """Optuna's TPE sampler proposes `jobs` points at a time from the results so far; a
+    failed or diverged run, or one without `objective`, is told to it as a failed trial."""
+    optuna = _require_optuna()
+    check_int("samples", samples, minimum=1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    distributions = {name: to_optuna(values) for name, values in space.items()}
+    jobs, ids = settings[2], []
+    while len(ids) < samples:
+        trials = [study.ask(distributions) for _ in range(min(jobs, samples - len(ids)))]
+        drawn = [{k: significant(v) if isinstance(v, float) else v for k, v in t.params.items()}
+                 for t in trials]  # fmt: skip
+        points = [check_point(point, declared) for point in drawn]
+        ran = _sweep_points(notebook, points, *settings)
+        rows = runs_table(settings[0], [run_id(point) for point in points]).to_dict("records")
+        for trial, row in zip(trials, rows, strict=True):
+            value = row.get(objective)
+            usable = row.get("status") == "ok" and row.get("diverged") is not True
+            if usable and isinstance(value, (int, float)) and math.isfinite(value):
+                study.tell(trial, float(value))
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        ids += ran
+    return list(dict.fromkeys(ids))  # TPE may propose a point twice: one row
 
 
 def _run(
@@ -319,6 +376,14 @@ def _ray_task(
         files = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*")
                  if p.is_file()}  # fmt: skip
         return outcome, files
+
+
+def _require_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as e:
+        raise ImportError("sampler 'tpe' needs Optuna: pip install 'labkit[optuna]'") from e
+    return optuna
 
 
 def _require_ray() -> Any:

@@ -380,3 +380,33 @@ def test_the_summary_ranks_within_each_seed(tmp_path):
     rows = ["run_id,seed,status,val_accuracy", "a,0,ok,0.90", "b,1,ok,0.99", "c,0,ok,0.95"]
     (tmp_path / "results.csv").write_text("\n".join(rows) + "\n")
     assert list(summary(tmp_path)["run_id"]) == ["c", "a", "b"]
+
+
+@pytest.mark.slow
+def test_the_tpe_sampler_proposes_runs_from_the_results_and_a_rerun_repeats_none(
+    notebook, tmp_path
+):
+    out = tmp_path / "tpe"
+    space = {"lr": LogUniform(0.01, 1.0), "steps": IntUniform(1, 9)}
+    table = sweep(notebook, space, out, samples=4, sampler="tpe", objective="score", jobs=2,
+                  show_progress=False)  # fmt: skip
+    assert len(table) == len(set(table["run_id"])) and 2 <= len(table) <= 4
+    assert (table["score"] == table["lr"] * table["steps"]).all()
+    assert table["lr"].between(0.01, 1.0).all() and table["steps"].between(1, 9).all()
+    before = _stamps(out)
+    again = sweep(notebook, space, out, samples=4, sampler="tpe", objective="score", jobs=2,
+                  show_progress=False)  # fmt: skip
+    assert _stamps(out) == before  # the same seed and results: the same proposals, all finished
+    assert list(again["run_id"]) == list(table["run_id"])
+
+
+def test_the_tpe_sampler_says_how_to_install_optuna_and_needs_samples(
+    notebook, tmp_path, monkeypatch
+):
+    with pytest.raises(ConfigError, match="sampler='tpe' proposes samples=N points"):
+        sweep(notebook, {"lr": [0.5]}, tmp_path / "x", sampler="tpe", show_progress=False)
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if Optuna were not installed
+    with pytest.raises(ImportError, match=r"pip install 'labkit\[optuna\]'"):
+        sweep(notebook, {"lr": [0.5]}, tmp_path / "y", samples=1, sampler="tpe",
+              show_progress=False)  # fmt: skip
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
