@@ -172,8 +172,9 @@ def lr_finder(
     the learning rate grows exponentially from `min_lr` to `max_lr`, recording the smoothed
     loss, and stop early once it exceeds `stop_factor` × its lowest value (it diverged).
 
-    The suggestion is the learning rate where the loss fell fastest, before its minimum: a
-    starting point to refine, not an answer. Afterwards the model's weights, the optimizer's
+    The suggestion is the learning rate where the loss fell fastest, before its minimum,
+    skipping the first tenth of the points up to that minimum (start-up noise): a starting
+    point to refine, not an answer. Afterwards the model's weights, the optimizer's
     state (when an optimizer is passed in) and torch's random generator are as before.
     """
     check_float("min_lr", min_lr, positive=True)
@@ -222,10 +223,11 @@ def lr_finder(
 
 
 def _steepest(lrs: list[float], losses: list[float]) -> float:
-    # The largest fall of the loss per unit of log lr, before the lowest loss. The first
-    # tenth of the sweep is skipped: there the smoothed loss still settles, and a fast
-    # fall at a learning rate too small to train would be a poor suggestion. The lowest
-    # point itself is left out: it sits at the edge of divergence.
+    # The largest fall of the loss per unit of log lr, among the points up to the lowest
+    # loss. The first tenth of those points is skipped (the first tenth of the way to the
+    # lowest loss, not of the whole sweep): there the smoothed loss still settles, and a
+    # fast fall at a learning rate too small to train would be a poor suggestion. The
+    # lowest point itself is left out: it sits at the edge of divergence.
     end = int(np.argmin(losses)) + 1
     start = max(1, end // 10)
     if end - start < 3:

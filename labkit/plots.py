@@ -129,7 +129,7 @@ def trajectory_figure(
     ax.contour(X, Y, Z, levels=levels, cmap="viridis", linewidths=0.7)
     for i, (name, path) in enumerate(paths.items()):
         ax.plot(path[:, 0], path[:, 1], marker=".", markersize=3, linewidth=1, color=f"C{i}",
-                label=f"{name} ({len(path) - 1} steps)")  # fmt: skip
+                label=f"{name} ({len(path) - 1} step{'' if len(path) == 2 else 's'})")  # fmt: skip
     if minimum is not None:
         ax.plot(*minimum, marker="*", markersize=12, color="gold", markeredgecolor="k")
     ax.set(xlim=xlim, ylim=ylim, xlabel="w₁", ylabel="w₂", title=title)

@@ -122,13 +122,18 @@ def check_same_notebook(records: list[dict], notebook: Path, out: Path) -> None:
         )
 
 
-def pinned_threads(records: list[dict], out: Path) -> int | None:
-    """The thread count the folder's runs were made with, when they agree on one."""
+def pinned_threads(records: list[dict], out: Path, default: int) -> int:
+    """The thread count the folder's runs were made with, when they agree on one; else
+    `default`. Said when it differs from `default`, which this sweep would have used."""
     used = {r.get("provenance", {}).get("threads") for r in records} - {None}
     if len(used) != 1:
-        return None
+        return default
     threads = used.pop()
-    print(f"threads per run: {threads}, as the runs already in {out}/ (threads= changes it)")
+    if threads != default:
+        print(
+            f"threads per run: {threads}, as the runs already in {out}/ (not {default}: "
+            "threads= changes it)"
+        )
     return threads
 
 

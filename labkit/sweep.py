@@ -223,7 +223,7 @@ def sweep(
     out.mkdir(parents=True, exist_ok=True)
     records = read_records(out)
     check_same_notebook(records, notebook, out)
-    threads = threads or pinned_threads(records, out) or max(1, _cores() // jobs)
+    threads = threads or pinned_threads(records, out, default=max(1, _cores() // jobs))
     origin = provenance(notebook, threads)
     settings = (out, origin, jobs, backend, address, retry_failed, kernel, show_progress)
     if sampler == "tpe":

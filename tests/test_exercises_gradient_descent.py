@@ -48,6 +48,52 @@ def test_mse_gradient_passes_by_hand_by_autograd_as_numpy_or_a_list(answer):
     assert check("mse_gradient", answer).passed
 
 
+def in_float32(answer):
+    """`answer` computed in single precision, as a learner who converts the inputs does."""
+
+    def run(X, y, w, b):
+        return answer(X.float(), y.float(), w.float(), b)
+
+    return run
+
+
+@pytest.mark.parametrize("returns", ["tensors", "numpy", "item"])
+def test_mse_gradient_accepts_a_correct_float32_answer(returns):
+    def answer(X, y, w, b):
+        gw, gb = in_float32(mse_gradient)(X, y, w, b)
+        assert gw.dtype == torch.float32
+        if returns == "numpy":
+            return gw.numpy(), gb.numpy()
+        return (gw, gb.item()) if returns == "item" else (gw, gb)
+
+    # float32 rounds at 1e-7 relative: the old fixed 1e-9 absolute tolerance rejected this
+    assert check("mse_gradient", answer).passed
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (lambda X, y, w, b: [g / 2 for g in mse_gradient(X, y, w, b)], "the factor 2 is missing"),
+        (lambda X, y, w, b: mse_gradient(X, y, w, 0.0), "you left b out of the residual"),
+        (
+            lambda X, y, w, b: (mse_gradient(X, y, w, b)[0], 1.01 * mse_gradient(X, y, w, b)[1]),
+            "grad_b came out",
+        ),
+        (
+            lambda X, y, w, b: (1.001 * mse_gradient(X, y, w, b)[0], mse_gradient(X, y, w, b)[1]),
+            "grad_w came out",
+        ),
+    ],
+)
+def test_mse_gradient_still_rejects_a_wrong_float32_answer(answer, hint):
+    assert_wrong("mse_gradient", in_float32(answer), hint)
+
+
+def test_mse_gradient_in_half_precision_is_told_to_use_float32():
+    answer = lambda X, y, w, b: [g.half() for g in mse_gradient(X, y, w, b)]  # noqa: E731
+    assert_wrong("mse_gradient", answer, "compute in float32 or float64")
+
+
 def residual(X, y, w, b):
     return X @ w + b - y
 

@@ -230,7 +230,7 @@ def steepest_per_unit_lr(lrs, losses):
         (lambda lrs, losses: lrs[np.argmin(losses)], "that is the lowest point of the curve"),
         (lambda lrs, losses: lrs[-1], "the last rate tried"),
         (lambda lrs, losses: lrs[0], "the smallest rate tried"),
-        (lambda lrs, losses: lrs[2], "is in the first tenth of the sweep"),
+        (lambda lrs, losses: lrs[2], "is in the first tenth of the points up to the lowest loss"),
         (steepest_per_unit_lr, "measure the slope per unit of *log* lr"),
         (lambda lrs, losses: int(np.argmin(losses)) - 25, "you returned an index into lrs"),
         (lambda lrs, losses: 1e-3, "is too small: the loss has barely started to fall"),
@@ -250,3 +250,17 @@ def test_hints_are_reproducible():
         ("pick_lr", lambda lrs, losses: lrs[-1]),
     ):
         assert check(name, answer) == check(name, answer)
+
+
+def test_the_start_up_hint_covers_exactly_the_points_lr_finder_skips():
+    # lr_finder skips the first tenth of the points up to the lowest loss (not of the whole
+    # sweep); the hint for a pick there names the same band, and a pick just after it is
+    # "too small" instead. The checker's first curve, where its answer is judged first, stops
+    # well after its lowest point, so the two bands differ there.
+    lrs, losses, _ = _finder_curve(_CURVE_SHAPES[0], 0)
+    start = max(1, (int(np.argmin(losses)) + 1) // 10)
+    assert start < len(lrs) // 10  # the band of the old hint ("the first tenth of the sweep")
+    first_tenth = "is in the first tenth of the points up to the lowest loss"
+    assert_wrong("pick_lr", lambda lrs, losses: lrs[start - 1], first_tenth)
+    assert_wrong("pick_lr", lambda lrs, losses: lrs[start], "is too small")
+    assert _steepest(list(lrs), list(losses)) >= lrs[start]

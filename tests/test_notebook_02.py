@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import torch
 
 import labkit
 from labkit.exercises.optimizers import _CURVE_SHAPES, _finder_curve
@@ -31,6 +32,10 @@ def _checked(metrics, optimizer):
     assert 1e-5 <= metrics["lr_finder_suggested_lr"] <= 10
     assert metrics["parity_max_abs_diff"] < 1e-6
     assert metrics["grid_best_lr_batch_256"] > metrics["grid_best_lr_batch_16"]
+    # the largest rate that trains, bisected over 3 seeds, keeps growing with the batch (the
+    # old 4x grid reported 1.6 at both 64 and 256)
+    largest = [metrics[f"largest_lr_batch_{b}"] for b in (16, 64, 256)]
+    assert largest[0] < largest[1] < largest[2] < 4 * largest[1], largest
 
 
 @pytest.mark.slow
@@ -102,6 +107,53 @@ def test_validation_fills_in_each_optimizers_sensible_rate():
     from labkit.ui import LEARNING_RATES
 
     assert set(rates.values()) <= set(LEARNING_RATES), "each sensible rate is a slider stop"
+
+
+def _cell(start):
+    """The notebook's code cell whose source starts with `start`."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith(start))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_the_from_scratch_rules_match_torch_with_weight_decay(name):
+    # Adam's weight decay is an L2 term added to the gradient, AdamW's shrinks the weights:
+    # the notebook's from-scratch functions must match both at a non-default strength.
+    namespace = {}
+    exec(_cell("def sgd_step("), namespace)
+    torch.manual_seed(0)
+    w0, grads = torch.randn(5, dtype=torch.float64), torch.randn(8, 5, dtype=torch.float64)
+    p = torch.nn.Parameter(w0.clone())
+    opt = labkit.make_optimizer(name, [p], 0.05, weight_decay=0.2)
+    w, state = w0.clone(), {}
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+        w = namespace["SCRATCH"][name](w, g, state, 0.05, weight_decay=0.2)
+        assert torch.allclose(w, p.detach(), atol=1e-12)
+    assert (w - w0).abs().max() > 0.1
+
+
+def test_the_blow_up_test_on_the_bowl_flags_a_huge_finite_loss():
+    from labkit.landscapes import bowl, trajectory
+
+    source = _cell("def blew_up_on(")
+    namespace = {"torch": torch}
+    exec(source.split("\n\n\ndef draw_on_bowl")[0], namespace)
+    blew_up_on, steep = namespace["blew_up_on"], partial(bowl, a=1.0, b=100.0)
+    runaway = trajectory(steep, (-4.0, 1.2), "sgd", 0.03, steps=100)
+    assert len(runaway) == 101 and steep(torch.tensor(runaway[-1])) > 1e60  # finite, huge
+    assert blew_up_on(steep, runaway, 100)
+    assert not blew_up_on(steep, trajectory(steep, (-4.0, 1.2), "sgd", 0.02, steps=100), 100)
+    assert blew_up_on(steep, trajectory(steep, (-4.0, 1.2), "sgd", 1.0, steps=100), 100)
+
+
+def test_the_finders_text_says_what_its_code_skips():
+    # lr_finder skips the first tenth of the points up to the lowest loss, not of the sweep
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    text = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    assert "first tenth of the sweep" not in text
+    assert "Of the points up to the lowest loss, it ignores the first tenth" in text
 
 
 def _solution(name):

@@ -8,7 +8,7 @@ import pytest
 
 from labkit.validate import ConfigError
 
-from notebook_runs import metrics, refused_early, run, validate
+from notebook_runs import metrics, printed, refused_early, run, validate
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "04_generalization.ipynb"
 REQUIRED = {
@@ -26,9 +26,22 @@ def test_other_settings_are_honoured_and_rerun_into_the_same_out_dir(tmp_path):
     out = tmp_path / "run"
     settings = {"optimizer": "adamw", "lr": 0.01, "batch_size": 32, "epochs": 8, "k_folds": 3,
                 "seed": 3, "train_size": 200, "label_noise": 0.3, "weight_decay": 0.05,
-                "dropout": 0.5, "patience": 2}  # fmt: skip
-    _run(tmp_path, out_dir=str(out), **settings)
+                "dropout": 0.5, "patience": 2, "seeds": 3}  # fmt: skip
+    nb = _run(tmp_path, out_dir=str(out), **settings)
     metrics = _metrics(out)
+    # The recipes were compared fold by fold (regularized - baseline), chosen by the
+    # one-standard-error rule, and the choice refit on training and validation rows together.
+    lead = metrics["cv_accuracy_mean_regularized"] - metrics["cv_accuracy_mean_baseline"]
+    assert metrics["cv_difference_mean"] == pytest.approx(lead, abs=1e-9)
+    beyond = metrics["cv_difference_mean"] > metrics["cv_difference_se"]
+    assert (metrics["chosen_model"] == "regularized") == beyond and metrics["refit_rows"] == 1437
+    # Every verdict carries its noise band: at least the sampling error on 360 digits.
+    p = metrics["val_accuracy_baseline"]  # the noisy baseline's, where its band is taken
+    assert metrics["noise_band_noisy"] >= (p * (1 - p) / 360) ** 0.5 - 1e-12
+    assert metrics["noise_band_clean"] > 0
+    text = printed(nb)
+    assert "draws of this one recipe overfitting" in text and "(noise ±" in text
+    assert "its training accuracy" in text and "wrong labels it predicts the true digit" in text
     assert metrics.keys() >= REQUIRED and {k: metrics[k] for k in settings} == settings
     assert all(0 < metrics[k] <= 1 for k in REQUIRED if k.startswith(("test_", "cv_")))
     assert 0 <= metrics["cv_accuracy_std"] < 0.1 and metrics["cv_accuracy_mean"] > 0.8
@@ -45,16 +58,16 @@ def test_other_settings_are_honoured_and_rerun_into_the_same_out_dir(tmp_path):
     metrics = _metrics(out)
     assert metrics["diverged"] and (metrics["optimizer"], metrics["lr"]) == ("sgd", 10.0)
     assert all(0 <= metrics[k] <= 1 for k in REQUIRED if k.startswith("test_"))
-    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    summaries = [line for line in printed.splitlines() if "runs diverged" in line]
+    summaries = [line for line in printed(nb).splitlines() if "runs diverged" in line]
     assert summaries and len(summaries) <= 8, summaries  # one line per table, not one per run
 
 
 @pytest.mark.slow
 def test_the_smallest_accepted_values_run_to_the_end(tmp_path):
     out = tmp_path / "run"
-    nb = _run(tmp_path, epochs=1, batch_size=1, k_folds=2, patience=1, train_size=50,
-              label_noise=0.0, weight_decay=0.0, dropout=0.0, out_dir=str(out))  # fmt: skip
+    smallest = {"epochs": 1, "batch_size": 1, "k_folds": 2, "patience": 1, "train_size": 50,
+                "label_noise": 0.0, "weight_decay": 0.0, "dropout": 0.0, "seeds": 2}  # fmt: skip
+    nb = _run(tmp_path, out_dir=str(out), **smallest)
     metrics = _metrics(out)
     assert metrics["k_folds"] == 2 and metrics["epochs"] == 1 and metrics["batch_size"] == 1
     assert metrics["early_stopping_epoch"] == metrics["early_stopping_best_epoch"] == 1
@@ -62,8 +75,9 @@ def test_the_smallest_accepted_values_run_to_the_end(tmp_path):
     checked = next(c for c in nb.cells if "## Check yourself" in c.source)
     passed = nb.cells[nb.cells.index(checked) + 1].outputs[0]["text"]
     assert passed.startswith("all checks passed")
-    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "label_noise is 0: no label was changed" in printed  # a line, not an empty figure
+    text = printed(nb)
+    assert "label_noise is 0: no label was changed" in text  # a line, not an empty figure
+    assert "no label is wrong, so every training error is a real one" in text
 
 
 @pytest.mark.parametrize(
@@ -87,6 +101,7 @@ def test_the_smallest_accepted_values_run_to_the_end(tmp_path):
         ({"optimizer": "adamm"}, "optimizer must be one of 'sgd'"),
         ({"seed": "0"}, "seed must be an integer"),
         ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"seeds": 1}, "seeds must be an integer >= 2"),
         ({"device": "tpu"}, "device must be .auto., .cpu., .cuda. or .cuda:N.; got .tpu."),
         ({"out_dir": None}, "out_dir must be a string"),
     ],

@@ -210,3 +210,46 @@ def test_the_suggestion_is_the_steepest_fall_before_the_lowest_loss():
     assert lowest == 36
     pick = lrs.index(_steepest(lrs, losses))
     assert 20 <= pick <= 23  # not the settling start, not the edge of divergence
+
+
+def test_the_skip_is_a_tenth_of_the_points_up_to_the_lowest_loss_not_of_the_sweep():
+    from labkit.optim import _steepest
+
+    # 100 rates, the lowest loss at point 39: lr_finder skips points 0-3 (a tenth of the 40 up
+    # to the lowest), not 0-9 (a tenth of the sweep). The steepest fall, from point 5 to 6, is
+    # kept; a fall inside points 0-3 is not.
+    lrs = list(np.geomspace(1e-5, 10.0, 100))
+    losses = [2.3 - 0.01 * i for i in range(40)] + [3.0] * 60
+    losses[6:40] = [v - 0.5 for v in losses[6:40]]  # a sharp fall from point 5 to 6
+    assert int(np.argmin(losses)) == 39
+    assert lrs.index(_steepest(lrs, losses)) in (5, 6)
+    losses[:2] = [losses[0] + 5.0, losses[1] + 2.0]  # a sharper fall in the skipped points
+    assert lrs.index(_steepest(lrs, losses)) in (5, 6)
+
+
+def test_adams_weight_decay_is_an_l2_term_in_the_gradient_and_adamws_is_decoupled():
+    # torch.optim.Adam(weight_decay=wd) steps on g + wd * w; AdamW shrinks w by lr * wd first.
+    def hand(w, grads, lr, wd, decoupled, betas=(0.9, 0.999), eps=1e-8):
+        m = v = torch.zeros_like(w)
+        for t, g in enumerate(grads, start=1):
+            if decoupled:
+                w = w - lr * wd * w
+            else:
+                g = g + wd * w
+            m = betas[0] * m + (1 - betas[0]) * g
+            v = betas[1] * v + (1 - betas[1]) * g * g
+            m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+            w = w - lr * m_hat / (v_hat.sqrt() + eps)
+        return w
+
+    torch.manual_seed(0)
+    w0 = torch.randn(6, dtype=torch.float64)
+    grads = [torch.randn(6, dtype=torch.float64) for _ in range(10)]
+    for name, decoupled in (("adam", False), ("adamw", True)):
+        p = torch.nn.Parameter(w0.clone())
+        opt = make_optimizer(name, [p], 0.05, weight_decay=0.3)
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        assert torch.allclose(p.detach(), hand(w0, grads, 0.05, 0.3, decoupled), atol=1e-12)
+        assert not torch.allclose(p.detach(), hand(w0, grads, 0.05, 0.3, not decoupled))

@@ -4,11 +4,14 @@ The learner writes the lesson's core code: the gradients of linear regression's 
 error by hand (with an intercept), a gradient-descent loop, and the largest stable learning
 rate 2/λ_max of the Hessian 2XᵀX/n. Each checker runs the answer on fixed-seed float64 cases,
 edges included (one row, one feature, d > n, a zero residual, a diverging path), compares it
-with a reference and, when it is wrong, returns the hint of the common mistake it matches.
+with a reference (`mse_gradient` within the rounding of the answer's own precision, so a
+correct float32 answer passes) and, when it is wrong, returns the hint of the common mistake
+it matches.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +24,28 @@ from labkit.exercises.core import Exercise, Wrong, array, call, scalar
 F64 = torch.float64
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+F64_EPS = float(np.finfo(np.float64).eps)
+
+
+def _close(a: np.ndarray, b: np.ndarray, *, eps: float = F64_EPS, size: float = 1.0) -> bool:
+    """a ≈ b within the rounding of the answer's precision: a float64 answer (eps 2.2e-16)
+    gets 1e-6 relative and 1e-9 absolute; a float32 one (eps 1.2e-7) 100 rounding units, the
+    absolute part on the `size` of the terms it summed (its error scales with them, not with
+    the result, which is 0 at an exact fit)."""
+    rtol, atol = max(1e-6, 100 * eps), max(1e-9, 100 * eps * size)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _precision(out: Any) -> float:
+    """The rounding unit (eps) of the least precise floating-point part of a returned answer:
+    float64's when every part is float64 or a Python number."""
+    eps = [F64_EPS]
+    for part in out if isinstance(out, (tuple, list)) else [out]:
+        if torch.is_tensor(part) and part.is_floating_point():
+            eps.append(torch.finfo(part.dtype).eps)
+        elif isinstance(part, (np.ndarray, np.generic)) and np.issubdtype(part.dtype, np.floating):
+            eps.append(float(np.finfo(part.dtype).eps))
+    return max(eps)
 
 
 # ---- mse_gradient --------------------------------------------------------------------------
@@ -105,6 +128,13 @@ _B_MISTAKES = (  # grad_w is right; what grad_b may have been instead
 )
 
 
+def _term_size(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: float) -> float:
+    """The size of the terms the gradients sum, (2/n) |X|ᵀ(|X||w| + |b| + |y|) and
+    2 mean(|X||w| + |b| + |y|), largest entry: what rounding errors scale with."""
+    size = X.abs() @ w.abs() + abs(b) + y.abs()  # (n,): bounds each residual's terms
+    return max((2 * X.abs().T @ size / len(y)).max().item(), 2 * size.mean().item())
+
+
 def _unpack_gradients(out: Any, on: str) -> tuple[np.ndarray, np.ndarray] | str:
     """The learner's (grad_w, grad_b) as arrays, or a hint about what came back."""
     if out is None:
@@ -132,10 +162,18 @@ def _check_mse_gradient(fn: Any) -> str | None:
                 hint = "to scale row i of X by r_i, give r a column axis: r[:, None] * X"
                 raise Wrong(f"{e}: {hint} (or use X.T @ r)") from None
             raise
+        eps = _precision(out)
+        if eps > 1e-6:  # float16 / bfloat16: 3 or 2 significant digits
+            return (
+                "your answer is in half precision, whose 2-3 significant digits cannot be told "
+                "apart from a slip: compute in float32 or float64"
+            )
+        tol = {"eps": eps, "size": _term_size(X, y, w, b)}
         out = _unpack_gradients(out, on)
         if isinstance(out, str):
             return out
-        if out[0].size == len(y) != len(w) and _close(out[0].ravel(), (X @ w + b - y).numpy()):
+        close = functools.partial(_close, **tol)
+        if out[0].size == len(y) != len(w) and close(out[0].ravel(), (X @ w + b - y).numpy()):
             return (
                 "grad_w holds the residuals r (one per row); it has one entry per weight: (2/n) Xᵀr"
             )
@@ -144,13 +182,13 @@ def _check_mse_gradient(fn: Any) -> str | None:
                 f"grad_w has one entry per weight, shape ({len(w)},); you returned shape "
                 f"{out[0].shape} for {on}"
             )
-        outs.append(out)
+        outs.append((*out, tol))
 
     def matches(f: Callable, part: slice = slice(0, 2)) -> bool:  # every case; shapes apart
         return all(
             all(
-                a.size == e.numel() and _close(a.ravel(), e.reshape(-1).numpy())
-                for a, e in zip(got[part], f(X, y, w, b)[part], strict=True)
+                a.size == e.numel() and _close(a.ravel(), e.reshape(-1).numpy(), **got[2])
+                for a, e in zip(got[:2][part], f(X, y, w, b)[part], strict=True)
             )
             for got, (X, y, w, b, _) in zip(outs, cases, strict=True)
         )
@@ -170,15 +208,15 @@ def _check_mse_gradient(fn: Any) -> str | None:
         for f, hint in _B_MISTAKES:
             if matches(lambda X, y, w, b, f=f: (None, f(X @ w + b - y)), slice(1, 2)):
                 return hint
-    for (gw, gb), (X, y, w, b, on) in zip(outs, cases, strict=True):
+    for (gw, gb, tol), (X, y, w, b, on) in zip(outs, cases, strict=True):
         ref_w, ref_b = _mse_gradient(X, y, w, b)
-        if not _close(gw.ravel(), ref_w.numpy()):
+        if not _close(gw.ravel(), ref_w.numpy(), **tol):
             got, ref = (
                 np.array2string(gw.ravel(), precision=4),
                 np.array2string(ref_w.numpy(), precision=4),
             )
             return f"for {on} (b = {b:g}) grad_w came out {got}; expected {ref}"
-        if not _close(gb, ref_b.numpy()):
+        if not _close(gb, ref_b.numpy(), **tol):
             return (
                 f"for {on} (b = {b:g}) grad_b came out {float(gb):.6g}; expected {ref_b.item():.6g}"
             )

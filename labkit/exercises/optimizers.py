@@ -8,9 +8,10 @@ formula). The cases are chosen so the classic slips show: a large `eps` and tiny
 change between steps (a buffer that holds lr·g instead of g). `pick_lr` is graded on
 generated learning-rate-finder curves: any rate between a quarter of the noise-free curve's
 steepest point and half the lowest-loss point passes, so the usual rules ("steepest fall after
-the first tenth", as `labkit.optim.lr_finder`, or "a tenth of the minimum") all do. When an
-answer is wrong, each checker looks for the common mistake it matches (a swapped return order
-too) and returns that mistake's hint. Exposed as `EXERCISES`, merged by `labkit.exercises`.
+the first tenth of the points up to the lowest loss", as `labkit.optim.lr_finder`, or "a
+tenth of the minimum") all do. When an answer is wrong, each checker looks for the common
+mistake it matches (a swapped return order too) and returns that mistake's hint. Exposed as
+`EXERCISES`, merged by `labkit.exercises`.
 """
 
 from __future__ import annotations
@@ -375,7 +376,7 @@ _PICK_MISTAKES = (  # (what the learner may have computed, hint)
      "because the loss blew up"),
     (lambda lrs, losses: lrs[0], "that is the smallest rate tried, where the loss has not "
      "started to fall: training would barely move (if your curve fell fastest there, that "
-     "fall is start-up noise: skip the first tenth of the points)"),
+     "fall is start-up noise: skip the first tenth of the points up to the lowest loss)"),
     (_steepest_linear, "measure the slope per unit of *log* lr (np.gradient(losses, "
      "np.log(lrs))): the rates are spaced exponentially, and a slope per unit of lr is "
      "dominated by the smallest ones"),
@@ -403,10 +404,11 @@ def _check_pick_lr(fn: Any) -> str | None:
                 return hint
         if value > hi:
             side = "too large: within a factor 2 of the lowest-loss rate, at the edge of divergence"
-        elif value <= lrs[len(lrs) // 10]:
+        elif value < lrs[max(1, (int(np.argmin(losses)) + 1) // 10)]:
             side = (
-                "in the first tenth of the sweep, where the smoothed loss still settles (it "
-                "averages only a few batches): a fall there is noise; skip the first tenth"
+                "in the first tenth of the points up to the lowest loss, where the smoothed "
+                "loss still settles (it averages only a few batches): a fall there is noise; "
+                "skip those points, as labkit.optim.lr_finder does"
             )
         else:
             side = "too small: the loss has barely started to fall there, so training would be slow"
