@@ -108,7 +108,7 @@ def test_bad_values_are_refused_by_name(parameters, message):
 @pytest.mark.parametrize(
     ("parameters", "expected"),
     [
-        ({}, ([0.001, 0.01, 0.1, 1.0], [16, 64], ["sgd", "adam"])),
+        ({}, ([0.001, 0.02, 0.4, 8.0], [16, 64], ["sgd", "adam"])),
         ({"lrs": "0.001, 0.01", "batch_sizes": "32,128", "optimizers": "sgd, adamw"},
          ([0.001, 0.01], [32, 128], ["sgd", "adamw"])),
         ({"lrs": "[0.1, 1]", "batch_sizes": "(8)", "optimizers": "['adam', \"rmsprop\"]"},
