@@ -47,16 +47,32 @@ def test_the_sampling_error_of_an_accuracy_and_of_a_mean():
     assert figs.mean_error(values) == pytest.approx(math.sqrt(0.09 / 99))
 
 
-def test_a_difference_inside_its_noise_is_a_tie():
-    c = figs.compare(0.5, 0.03, 0.45, 0.04)  # noise 0.05, difference 0.05: inside
-    assert (c.verdict, c.diff, c.noise) == ("tie", pytest.approx(0.05), pytest.approx(0.05))
-    assert c.text() == "+5.0 ± 5.0 points: tie"
-    assert figs.compare(0.5, 0.03, 0.44, 0.04).verdict == "better"
-    assert figs.compare(0.44, 0.03, 0.5, 0.04).verdict == "worse"
+def test_a_difference_inside_twice_its_noise_is_a_tie():
+    # σ = √(0.03² + 0.04²) = 0.05: a tie unless |d| > 2σ = 0.1 (the old 1σ rule called 0.06 a win)
+    c = figs.compare(0.5, 0.03, 0.44, 0.04)
+    assert (c.verdict, c.diff, c.noise) == ("tie", pytest.approx(0.06), pytest.approx(0.05))
+    assert c.limit == pytest.approx(0.1) and c.text() == "+6.0 ± 10.0 points: tie"
+    assert figs.compare(0.5, 0.03, 0.4, 0.04).verdict == "tie"  # exactly 2σ: still a tie
+    assert figs.compare(0.5, 0.03, 0.39, 0.04).verdict == "better"
+    assert figs.compare(0.39, 0.03, 0.5, 0.04).verdict == "worse"
     assert figs.compare(0.2, 0.01, 0.3, 0.01, higher_is_better=False).verdict == "better"
+    # equal errors σ0: the threshold is 2·√2·σ0
+    assert figs.compare(2.8, 1.0, 0.0, 1.0).verdict == "tie"
+    assert figs.compare(2.9, 1.0, 0.0, 1.0).verdict == "better"
+    # equally good settings: about 5 % of differences are called wins, not the 1σ rule's 32 %
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (2, 20000))
+    wins = np.mean(
+        [figs.compare(x, 1.0, y, 1.0).verdict != "tie" for x, y in zip(a, b, strict=True)]
+    )
+    assert 0.035 < wins < 0.065
     # two validation images apart on 180 is no verdict; 20 images is
     assert figs.compare_accuracies(0.978, 0.967, 180).verdict == "tie"
     assert figs.compare_accuracies(0.978, 0.867, 180).verdict == "better"
+    # the FAQ's old example: -1.1 points against a 2σ band of 2.2 is a tie
+    assert figs.compare(-0.011, 0.011 / math.sqrt(2), 0.0, 0.011 / math.sqrt(2)).verdict == "tie"
+    assert "independent" in figs.compare_accuracies.__doc__
+    assert "McNemar" in figs.compare_accuracies.__doc__
 
 
 def test_a_diverged_run_is_worse_than_any_number():
@@ -221,6 +237,10 @@ def test_diagonals_and_gap_reports():
     same = {16: [0.99, 1.0, 1.0], 64: [0.99, 0.99, 0.99], 256: [0.995, 0.99, 0.995]}
     text, change = figs.gap_report(best, same, val, shared, 180)
     assert change.verdict == "tie" and text.endswith("(a tie)")
+    # the ± column is the sample std (ddof=1) of the gap over the seeds, not np.std's
+    gap16 = np.subtract(same[16], val[16])
+    assert f"± {gap16.std(ddof=1):.3f}" in text and f"± {gap16.std():.3f}" not in text
+    assert figs.sample_std([1.0, 2.0, np.nan, 3.0]) == pytest.approx(1.0)
     assert "B=256 fits less of the training set than B=16" in text
     grew = {**same, 256: [1.0, 1.0, 1.0]}
     wider = {**val, 256: [0.90, 0.91, 0.90]}
@@ -234,7 +254,8 @@ def test_faq_quotes_the_rates_this_run_used_and_its_verdicts():
         val_accuracy=acc,
         rates=dict.fromkeys(OPTIMIZERS, 0.3) | {"adam": 0.03},
         n=180,
-        sgd_row=np.array([0.9, 0.97, np.nan]),
+        sgd_row=np.array([0.97, 0.9, np.nan]),
+        grid_lrs=(0.025, 0.1, 0.4),
         finder_lr=0.01,
         finder_accuracy=math.nan,
         chosen="adam",
@@ -249,6 +270,8 @@ def test_faq_quotes_the_rates_this_run_used_and_its_verdicts():
     assert len(rows) == 4
     assert "Adam(W) (here at 0.03: validation accuracy 0.500)" in rows[0]
     assert "diverged: sgd (lr 0.3)" in rows[0]
+    # the rates quoted are the grid's: worst 0.1, best 0.025, 4x apart here (not a fixed "4x")
+    assert "from its worst rate that trained, 0.1, to its best, 0.025 (0.25× apart)" in rows[0]
     assert "training at it: diverged" in rows[1] and "better in 1, worse in 0, tied in 1" in rows[1]
     assert "0.8 / 2.3 / 3.2, growing 2.8x and 1.4x" in rows[2]
     assert rows[3].endswith("a tie. |") and "not here" in rows[3]

@@ -182,3 +182,16 @@ def test_exercise_3s_solution_is_labkits_rule_where_the_old_rule_differs():
     for lrs, losses in ((finder.lrs, finder.losses), wobble, edge):
         assert pick(lrs, losses) == _steepest(list(lrs), list(losses)) != old_steepest(lrs, losses)
     assert finder.suggested_lr == pick(finder.lrs, finder.losses) > finder.lrs[0]
+
+
+def test_the_text_states_the_2_sigma_rule_and_the_full_batch_limit_honestly():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    text = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    assert "beyond the noise only when it exceeds $2\\sigma$" in text
+    assert "McNemar" in text and "independent" in text
+    # the limit of a network whose curvature changes is not 2/curvature at the start
+    assert "$2/\\text{curvature}$, which no batch size can pass" not in text
+    assert "a full-batch limit set by the curvature along the way" in text
+    # the RMSprop replay walks the table's own path (it used to take its own, drifting one)
+    assert 'path = rosen_paths["rmsprop"]' in _cell("path = ")
+    assert "(4× apart)" not in _cell("faq = ") and "grid_lrs=GRID_LRS" in _cell("faq = ")

@@ -4,7 +4,10 @@ The notebook keeps the update rules, the experiments and the checks; the layout 
 multi-panel figure and the wording of a table live here. Every verdict between two
 settings carries its noise: the sampling error of a mean over the n validation examples,
 std/√n (for an accuracy p that is √(p(1−p)/n)), and for a difference of two such numbers
-√(σa² + σb²). A difference inside that noise is called a tie.
+σ = √(σa² + σb²). The course's one rule: a difference is beyond the noise only when
+|d| > 2σ (for two numbers with the same error σ0, 2·√2·σ0); otherwise it is a tie. A 1σ rule
+would call about a third of the differences between two equally good settings a win.
+A printed band "d ± b" shows b = 2σ: a difference inside its band is a tie.
 """
 
 from __future__ import annotations
@@ -47,25 +50,31 @@ def mean_error(values: Sequence[float] | np.ndarray) -> float:
 
 
 VERDICTS = ("better", "worse", "tie", "both diverged")
+BAND = 2.0  # a difference is beyond the noise only when |d| > BAND · √(σa² + σb²)
 
 
 class Comparison(NamedTuple):
     """a − b, the noise of that difference, and the verdict for a."""
 
     diff: float  # a − b (nan when either diverged)
-    noise: float  # √(σa² + σb²)
+    noise: float  # σ = √(σa² + σb²); the band that decides is BAND · σ
     verdict: str  # "better", "worse", "tie" or "both diverged"
 
+    @property
+    def limit(self) -> float:
+        """The half-width of the band: a difference inside ±2σ is a tie."""
+        return BAND * self.noise
+
     def band(self, scale: float = 100.0, unit: str = " points", digits: int = 1) -> str:
-        """The difference and its noise, e.g. '+1.1 ± 2.2 points' (or who diverged)."""
+        """The difference and its 2σ band, e.g. '+1.1 ± 4.4 points' (or who diverged)."""
         if math.isnan(self.diff):
             return {"worse": "worse (it diverged)", "better": "better (the other diverged)"}.get(
                 self.verdict, self.verdict
             )
-        return f"{scale * self.diff:+.{digits}f} ± {scale * self.noise:.{digits}f}{unit}"
+        return f"{scale * self.diff:+.{digits}f} ± {scale * self.limit:.{digits}f}{unit}"
 
     def text(self, scale: float = 100.0, unit: str = " points", digits: int = 1) -> str:
-        """The band and the verdict, e.g. '+1.1 ± 2.2 points: tie'."""
+        """The band and the verdict, e.g. '+1.1 ± 4.4 points: tie'."""
         band = self.band(scale, unit, digits)
         return band if math.isnan(self.diff) else f"{band}: {self.verdict}"
 
@@ -74,20 +83,27 @@ def compare(
     a: float, a_error: float, b: float, b_error: float, *, higher_is_better: bool = True
 ) -> Comparison:
     """Compare two measured numbers with their sampling errors; nan stands for a run that
-    diverged, which is worse than any number. Inside the noise: a tie."""
+    diverged, which is worse than any number. Beyond the noise only when
+    |a − b| > 2·√(a_error² + b_error²); otherwise a tie."""
     if math.isnan(a) or math.isnan(b):
         verdict = {(True, True): "both diverged", (True, False): "worse"}.get(
             (math.isnan(a), math.isnan(b)), "better"
         )
         return Comparison(math.nan, math.nan, verdict)
     diff, noise = a - b, math.hypot(a_error, b_error)
-    if abs(diff) <= noise:
+    if abs(diff) <= BAND * noise:
         return Comparison(diff, noise, "tie")
     return Comparison(diff, noise, "better" if (diff > 0) == higher_is_better else "worse")
 
 
 def compare_accuracies(a: float, b: float, n: int) -> Comparison:
-    """Two accuracies measured on the same n examples (nan: diverged), higher is better."""
+    """Two accuracies, each on n examples (nan: diverged), higher is better.
+
+    This treats the two errors √(p(1−p)/n) as independent, a rough rule: on the same n
+    examples the two models' mistakes are correlated (usually they share hard examples, and
+    then this band is too wide, a conservative rule; not always). The exact way for two
+    models on the same examples is a paired test on the examples where they disagree
+    (McNemar's, as notebook 03 does)."""
     return compare(a, accuracy_error(a, n), b, accuracy_error(b, n))
 
 
@@ -275,7 +291,7 @@ def spread_verdict(
     }[change.verdict]
     return (
         f"{text}; after epoch 1: {start.band()}. The {len(last)} ended {said}: the spread "
-        f"changed by {(-change.diff * 100):+.1f} ± {100 * change.noise:.1f} points"
+        f"changed by {(-change.diff * 100):+.1f} ± {100 * change.limit:.1f} points"
     )
 
 
@@ -381,8 +397,8 @@ def suggestion_table(
         )
     lines.append(
         f"at its suggestion, compared with section 3's rate, an optimizer ended {tally(versus)} "
-        f"of {len(finds)} cases (tie: inside the sampling error of two accuracies on {n} "
-        "validation images; diverging is worse)"
+        f"of {len(finds)} cases (tie: inside ±2√(σa² + σb²), σ the sampling error of an "
+        f"accuracy on {n} validation images; diverging is worse)"
     )
     return "\n".join(lines), versus
 
@@ -484,7 +500,10 @@ def schedule_report(
                 for base, c in warm.items()
             )
         )
-    lines.append(f"(one training seed each; ± is the sampling error on the {n} validation images)")
+    lines.append(
+        f"(one training seed each; in the table ± is each number's sampling error on the {n} "
+        "validation images; a difference's ± is 2√(σa² + σb²), and inside it is a tie)"
+    )
     return "\n".join(lines), comparisons
 
 
@@ -585,6 +604,13 @@ def diagonals_report(
     return "\n".join(lines)
 
 
+def sample_std(values: Sequence[float] | np.ndarray) -> float:
+    """The sample standard deviation (ddof=1) of the finite values; nan with fewer than 2."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
+
+
 def gap_report(
     best_lr: Mapping[int, float],
     train_acc: Mapping[int, Sequence[float]],
@@ -593,10 +619,12 @@ def gap_report(
     n: int,
 ) -> tuple[str, Comparison]:
     """Per batch size at its best rate: mean training and validation accuracy over the seeds
-    and the train-validation gap (mean ± std); at one shared rate (`shared`: the rate, and the
-    training and validation accuracy per batch size) the same one-seed numbers. Then the
-    verdict: the largest batch's mean gap against the smallest's, inside the seed-to-seed
-    noise (√(std_a² + std_b²), at least one image of n) a tie. Returns the text and that
+    and the train-validation gap (mean ± sample std, ddof=1); at one shared rate (`shared`:
+    the rate, and the training and validation accuracy per batch size) the same one-seed
+    numbers. Then the
+    verdict: the largest batch's mean gap against the smallest's, a tie unless the
+    difference exceeds 2·√(std_a² + std_b²) (σ at least one image of n; each std is one
+    seed's spread, so for means of 3 seeds this is conservative). Returns the text and that
     comparison ("better" there means the gap grew)."""
     batches = list(best_lr)
     rate, shared_train, shared_val = shared
@@ -609,7 +637,7 @@ def gap_report(
         lines.append(
             f"{b:5d} {best_lr[b]:8g} {np.nanmean(train_acc[b]):10.3f} "
             f"{np.nanmean(val_acc[b]):8.3f} {np.nanmean(gap[b]):+9.3f} ± "
-            f"{np.nanstd(gap[b]):.3f}   |{shared_train[i]:18.3f} {shared_val[i]:6.3f} "
+            f"{sample_std(gap[b]):.3f}   |{shared_train[i]:18.3f} {shared_val[i]:6.3f} "
             f"{shared_train[i] - shared_val[i]:+7.3f}"
         )
     t0, t1 = shared_train[0], shared_train[-1]
@@ -619,7 +647,7 @@ def gap_report(
         f"B={batches[0]} in the same epochs (training accuracy {t1:.3f} vs {t0:.3f})"
     )
     small, large = gap[batches[0]], gap[batches[-1]]
-    noise = max(math.hypot(np.nanstd(small), np.nanstd(large)), 1 / n)
+    noise = max(math.hypot(sample_std(small), sample_std(large)), 1 / n)
     # (split evenly between the two below, so that compare combines them back into `noise`)
     change = compare(
         float(np.nanmean(large)),
@@ -643,6 +671,7 @@ def faq_table(
     rates: Mapping[str, float],
     n: int,
     sgd_row: np.ndarray,
+    grid_lrs: Sequence[float],
     finder_lr: float,
     finder_accuracy: float,
     chosen: str,
@@ -655,9 +684,10 @@ def faq_table(
 ) -> str:
     """The source article's FAQ as a Markdown table, every answer computed from the numbers
     given: the seven's validation accuracies at their rates (nan: diverged), SGD's accuracy
-    across the grid's rates at batch 16, the finder's suggestion and how it trained, the
-    suggestions' verdicts, cosine vs constant at 10x the rate, the largest rate that trained
-    per batch size, the epoch times, and the gaps (mean, std) with their verdict."""
+    across the grid's rates `grid_lrs` at the smallest batch, the finder's suggestion and how
+    it trained, the suggestions' verdicts, cosine vs constant at 10x the rate, the largest
+    rate that trained per batch size, the epoch times, and the gaps (mean, sample std) with
+    their verdict."""
 
     def shown(p: float) -> str:
         return "diverged" if math.isnan(p) else f"validation accuracy {p:.3f}"
@@ -665,6 +695,8 @@ def faq_table(
     trained = [name for name, p in val_accuracy.items() if not math.isnan(p)]
     ok = sgd_row[~np.isnan(sgd_row)]
     rate_effect = compare_accuracies(float(ok.max()), float(ok.min()), n)
+    best_rate = grid_lrs[int(np.nanargmax(sgd_row))] if len(ok) else math.nan
+    worst_rate = grid_lrs[int(np.nanargmin(sgd_row))] if len(ok) else math.nan
     if trained:
         best = max(trained, key=val_accuracy.get)
         worst = min(trained, key=val_accuracy.get)
@@ -684,7 +716,7 @@ def faq_table(
         )
     mattered = {
         "better": "the rate mattered more than the choice of optimizer",
-        "tie": "the rate and the choice mattered about as much (a tie)",
+        "tie": "the rate's effect and the choice's could not be told apart (a tie)",
         "worse": "here the choice of optimizer mattered more than the rate",
     }[verdict]
     batches = list(largest)
@@ -696,8 +728,9 @@ def faq_table(
         (
             "Which optimizer?",
             '"depends on the model and the task"',
-            f"{seven}; one optimizer (SGD, batch {batches[0]}) from its worst rate to its best "
-            f"(4× apart): {rate_effect.band()}"
+            f"{seven}; one optimizer (SGD, batch {batches[0]}) from its worst rate that "
+            f"trained, {worst_rate:g}, to its best, {best_rate:g} "
+            f"({best_rate / worst_rate:.3g}× apart): {rate_effect.band()}"
             + (", or divergence" if np.isnan(sgd_row).any() else ""),
             f"{mattered}: start with Adam(W) (here at {rates['adam']:g}: "
             f"{shown(val_accuracy['adam'])}), and tune the rate before switching optimizer.",
@@ -707,7 +740,7 @@ def faq_table(
             '"too small is slow, too large unstable"',
             f"the finder suggested {finder_lr:.2g} for {chosen} in 100 batches; training at it: "
             f"{shown(finder_accuracy)}; over the seven, compared with section 3's rate, the "
-            f"suggestion ended {tally(suggestions)} (± the noise of {n} images)",
+            f"suggestion ended {tally(suggestions)} (a tie: inside ±2σ on {n} images)",
             "run the finder, start at its suggestion, refine on validation; at 10× the rate, "
             f"cosine minus constant (validation loss) was {settle.text(1.0, '', 3)}.",
         ),
@@ -727,7 +760,7 @@ def faq_table(
             "yes",
             "train–validation gap at the same 5 epochs, each batch size at its best rate: "
             + " / ".join(f"{100 * m:+.1f} ± {100 * s:.1f}" for m, s in gaps.values())
-            + f" points at B = {per_b} (mean ± spread over 3 fresh seeds)",
+            + f" points at B = {per_b} (mean ± sample std over 3 fresh seeds)",
             ("yes, here" if gap_change.verdict == "better" else "not here")
             + f": the gap at B = {batches[-1]} minus B = {batches[0]} was "
             f"{gap_change.band()}, "
