@@ -234,7 +234,7 @@ def test_the_early_stop_mistakes_are_told_apart():
 def diagnose(train_acc, val_acc, restrained_val_acc, noise):
     if train_acc < 0.90:
         return "underfitting"
-    if restrained_val_acc - val_acc > noise:
+    if restrained_val_acc - val_acc > 2 * math.sqrt(2) * noise:  # noise: one run's spread
         return "overfitting"
     return "good fit"
 
@@ -248,7 +248,7 @@ def short_names(train_acc, val_acc, restrained_val_acc, noise):
 @pytest.mark.parametrize("answer", [diagnose, short_names])
 def test_diagnose_reference_passes(answer):
     result = check("diagnose", answer)
-    assert result.passed and "20 cases, gaps of 0.05 to 0.10" in result.message, result
+    assert result.passed and "21 cases, gaps of 0.05 to 0.10" in result.message, result
 
 
 def gap_rule(threshold):  # the old definition: overfitting is a gap above a threshold
@@ -269,17 +269,17 @@ def ratio_rule(train_acc, val_acc, restrained_val_acc, noise):
 def source_article(train_acc, val_acc, restrained_val_acc, noise):  # "bad on training data,
     if train_acc < 0.90 and val_acc >= 0.90:  # good on new data"
         return "underfitting"
-    return "overfitting" if restrained_val_acc - val_acc > noise else "good fit"
+    return "overfitting" if restrained_val_acc - val_acc > 2.83 * noise else "good fit"
 
 
 def both_below(train_acc, val_acc, restrained_val_acc, noise):  # both below 0.90 only
     if train_acc < 0.90 and val_acc < 0.90:
         return "underfitting"
-    return "overfitting" if restrained_val_acc - val_acc > noise else "good fit"
+    return "overfitting" if restrained_val_acc - val_acc > 2.83 * noise else "good fit"
 
 
 def restraint_first(train_acc, val_acc, restrained_val_acc, noise):
-    if restrained_val_acc - val_acc > noise:
+    if restrained_val_acc - val_acc > 2.83 * noise:
         return "overfitting"
     return "underfitting" if train_acc < 0.90 else "good fit"
 
@@ -299,7 +299,7 @@ GAP = "the gap is a symptom, not the definition"
         (lambda t, v, r, n: diagnose(t, v, v, n), GAP),  # restraint never read
         (
             lambda t, v, r, n: gap_rule(0.05)(t, v, r, n) if r - v > n else diagnose(t, v, r, n),
-            "for train_acc=0.99, val_acc=0.97",
+            "for train_acc=0.99, val_acc=0.95",
         ),
         (source_article, "the source article's"),
         (
@@ -313,6 +313,11 @@ GAP = "the gap is a symptom, not the definition"
         ),
         (lambda t, v, r, n: diagnose(t, v, v + abs(r - v), n), "not its absolute value"),
         (lambda t, v, r, n: diagnose(t, v, r, 0.013), "use the `noise` you are given"),
+        # the old rule: one run's spread used as the band for a difference of two runs
+        (
+            lambda t, v, r, n: "underfitting" if t < 0.90 else diagnose(t, v, r, n / 2.83),
+            "2 * math.sqrt(2) * noise",
+        ),
         (lambda t, v, r, n: "underfitting" if t <= 0.90 else diagnose(t, v, r, n), "0.90 itself"),
         (both_below, "whatever the validation accuracy"),
         (lambda t, v, r, n: "fine", "return one of 'underfitting'"),

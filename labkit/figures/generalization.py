@@ -1,11 +1,15 @@
 """Notebook 04 (generalization): its runs, tables, figures and computed verdicts.
 
 The notebook trains; this module lays out what it measured. Every verdict between two
-settings goes through one rule, `NoiseBand`: a validation accuracy p on n rows moves by its
-sampling error √(p(1−p)/n) from split to split, and by the spread over seeds from draw to
-draw; the band is the larger of the two, and a difference inside it is printed as a tie.
-Overfitting is judged by what helps (a restrained model, smaller, regularized or stopped
-earlier, validates higher by more than the band), never by the size of the gap alone.
+settings goes through the course's one rule (notebook 05's), `NoiseBand`: one run's
+validation accuracy p on n rows moves by its sampling error √(p(1−p)/n) from split to split,
+and by the spread over seeds from draw to draw; one run's *spread* is the larger of the two.
+Two single runs differ beyond the noise only when their difference exceeds
+`NoiseBand.difference` = 2·√2 × that spread (independent variances add: the difference of two
+runs has √2 times one run's spread, and ±2 of those holds about 95 % of the differences
+between equally good recipes); inside it, a tie. Overfitting is judged by what helps (a
+restrained model, smaller, regularized or stopped earlier, validates higher by more than
+that band), never by the size of the gap alone.
 """
 
 from __future__ import annotations
@@ -73,10 +77,14 @@ def sampling_error(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n)
 
 
+TWO_RUNS = 2 * math.sqrt(2)  # the band for a difference of two single runs, in spreads
+
+
 @dataclass(frozen=True)
 class NoiseBand:
-    """How far one validation accuracy moves by chance: the larger of its sampling error on
-    `n` rows and the spread (sample std) measured over seeds."""
+    """How far one validation accuracy moves by chance: called, the larger of its sampling
+    error on `n` rows and the spread (sample std) measured over seeds (one run's spread);
+    `difference`, the band for a difference of two single runs, 2·√2 × that."""
 
     n: int  # validation rows
     spread: float = 0.0  # std of the validation accuracy over draws of rows and weights
@@ -84,9 +92,14 @@ class NoiseBand:
     def __call__(self, p: float) -> float:
         return max(self.spread, sampling_error(p, self.n))
 
+    def difference(self, p: float) -> float:
+        """2·√2 × one run's spread at accuracy p: the band for a difference of two runs."""
+        return TWO_RUNS * self(p)
+
 
 def compare(new: float, old: float, band: float) -> str:
-    """`new - old` with its band and the verdict: 'higher', 'lower' or 'a tie'. Both are
+    """`new - old` with its band and the verdict: 'higher', 'lower' or 'a tie'. `band` is the
+    band for a difference of two runs (`NoiseBand.difference`), not one run's spread. Both are
     rounded to the three decimals printed, so that what reads as a tie is one."""
     delta, band = round(new - old, 3), round(band, 3)
     word = "a tie" if abs(delta) <= band else ("higher" if delta > 0 else "lower")
@@ -94,7 +107,8 @@ def compare(new: float, old: float, band: float) -> str:
 
 
 def helps(new: float, old: float, band: float) -> bool:
-    """`new` beats `old` by more than the band (at the three decimals `compare` prints)."""
+    """`new` beats `old` by more than `band`, the band for a difference of two runs (at the
+    three decimals `compare` prints)."""
     return round(new - old, 3) > round(band, 3)
 
 
@@ -119,7 +133,8 @@ def noise_report(
             f"{bands[kind].spread:.3f} (std over {len(runs)} draws); gap "
             + " ".join(f"{g:+.3f}" for g in gaps)
             + f"; sampling error on {bands[kind].n} rows ±{sampling_error(p, bands[kind].n):.3f}"
-            f", so the noise band is ±{band:.3f}"
+            f", so one run's spread is ±{band:.3f} and the band for a difference of two runs "
+            f"±{bands[kind].difference(p):.3f} (2·√2 × the spread)"
         )
         over = sum(g > threshold + 1e-9 for g in gaps)
         inside = min(gaps) - band <= threshold <= max(gaps) + band
@@ -127,10 +142,10 @@ def noise_report(
             f"   a rule 'gap > {threshold:g} is overfitting' calls {over} of {len(runs)} draws of "
             f"this one recipe overfitting; {threshold:g} lies "
             + (
-                f"inside the gaps' range ± the band ({min(gaps) - band:.3f} to "
+                f"inside the gaps' range ± one run's spread ({min(gaps) - band:.3f} to "
                 f"{max(gaps) + band:.3f}): which label one run gets is luck"
                 if inside
-                else f"outside the gaps' range ± the band ({min(gaps) - band:.3f} to "
+                else f"outside the gaps' range ± one run's spread ({min(gaps) - band:.3f} to "
                 f"{max(gaps) + band:.3f}): here every draw gets the same label"
             )
         )
@@ -189,7 +204,7 @@ def changes_table(runs: Mapping[str, Run], reference: Run, band: NoiseBand) -> s
         change = (
             ""
             if r is reference
-            else "   " + compare(r.val_acc, reference.val_acc, band(reference.val_acc))
+            else "   " + compare(r.val_acc, reference.val_acc, band.difference(reference.val_acc))
         )
         lines.append(f"{name:44s}{r.train_acc:6.3f}{r.val_acc:7.3f}{mark(r)}{change}")
     return "\n".join(lines)
@@ -207,7 +222,7 @@ def capacity_report(
     narrow, wide = widths[0], widths[-1]
     for kind, runs in sweep.items():
         best = max(widths[:-1], key=lambda w: runs[w].val_acc)
-        band = bands[kind](runs[wide].val_acc)
+        band = bands[kind].difference(runs[wide].val_acc)
         verdict = (
             "less capacity helps, so it overfits"
             if helps(runs[best].val_acc, runs[wide].val_acc, band)
@@ -218,7 +233,7 @@ def capacity_report(
             f"validates {compare(runs[best].val_acc, runs[wide].val_acc, band)}: {verdict}"
         )
         top = max(widths[1:], key=lambda w: runs[w].val_acc)
-        small_band = bands[kind](runs[narrow].val_acc)
+        small_band = bands[kind].difference(runs[narrow].val_acc)
         lines.append(
             f"   {narrow} units: train {runs[narrow].train_acc:.3f}, val "
             f"{runs[narrow].val_acc:.3f}; the best wider width ({top}) validates "
@@ -242,7 +257,7 @@ def learning_curve_report(
     for w, runs in curves.items():
         a, b = runs[few], runs[many]
         train = [runs[n].train_acc for n in sizes]
-        gap_band = band((a.val_acc + b.val_acc) / 2)
+        gap_band = band.difference((a.val_acc + b.val_acc) / 2)
         lines.append(
             f"{w} units, {few} → {many} rows: training accuracy {min(train):.3f} to "
             f"{max(train):.3f} over the sizes ({a.train_acc:.3f} → {b.train_acc:.3f}); gap "
@@ -254,7 +269,7 @@ def learning_curve_report(
                 if b.gap > a.gap + gap_band
                 else "a tie"
             )
-            + f"; validation {compare(b.val_acc, a.val_acc, band(a.val_acc))}"
+            + f"; validation {compare(b.val_acc, a.val_acc, band.difference(a.val_acc))}"
         )
     (wa, wide), (ta, tiny) = ((w, runs[few]) for w, runs in list(curves.items())[:2])
     lines.append(
@@ -267,35 +282,45 @@ def learning_curve_report(
 def regularization_report(
     table: Mapping[str, Mapping[str, Run]], baseline: str, bands: Mapping[str, NoiseBand]
 ) -> str:
-    """Per kind: each restraint's validation change against the baseline with the band, the
-    gap as a symptom beside it, and the verdict on the baseline by the definition."""
+    """Per kind: each restraint's validation change against the baseline with the band for a
+    difference of two runs, the gap as a symptom beside it, and the verdict on the baseline by
+    the definition: it overfits only when a restraint helps by more than that band. The best of
+    several restraints crosses by luck more often than one would, so a single restraint that
+    crosses by less than one run's spread is reported as weak evidence."""
     lines = []
     for kind, runs in table.items():
         base = runs[baseline]
-        band = bands[kind](base.val_acc)
-        helped = [
-            name
-            for name, r in runs.items()
-            if name != baseline and helps(r.val_acc, base.val_acc, band)
-        ]
-        lines.append(f"{kind}: validation accuracy against the baseline ({base.val_acc:.3f}):")
-        for name, r in runs.items():
-            if name != baseline:
-                lines.append(
-                    f"   {name:36s}{compare(r.val_acc, base.val_acc, band)}; gap "
-                    f"{base.gap:+.3f} → {r.gap:+.3f}"
-                )
+        spread, band = bands[kind](base.val_acc), bands[kind].difference(base.val_acc)
+        tried = [name for name in runs if name != baseline]
+        helped = [name for name in tried if helps(runs[name].val_acc, base.val_acc, band)]
         lines.append(
-            "   so the baseline "
-            + (
-                f"overfits: {len(helped)} of {len(runs) - 1} restraints "
-                f"({', '.join(helped)}) raise{'s' if len(helped) == 1 else ''} its validation "
-                "accuracy beyond the noise"
-                if helped
-                else f"does not overfit by the definition: no restraint raises its validation "
-                f"accuracy beyond the noise, though its gap is {base.gap:+.3f}"
-            )
+            f"{kind}: validation accuracy against the baseline ({base.val_acc:.3f}); one run's "
+            f"spread ±{spread:.3f}, so two runs differ beyond the noise past ±{band:.3f}:"
         )
+        for name in tried:
+            r = runs[name]
+            lines.append(
+                f"   {name:36s}{compare(r.val_acc, base.val_acc, band)}; gap "
+                f"{base.gap:+.3f} → {r.gap:+.3f}"
+            )
+        if not helped:
+            verdict = (
+                f"does not overfit by the definition: none of {len(tried)} restraints raises its "
+                f"validation accuracy beyond the noise, though its gap is {base.gap:+.3f}"
+            )
+        else:
+            verdict = (
+                f"overfits: {len(helped)} of {len(tried)} restraints ({', '.join(helped)}) "
+                f"raise{'s' if len(helped) == 1 else ''} its validation accuracy beyond the noise"
+            )
+            margin = runs[helped[0]].val_acc - base.val_acc - band
+            if len(helped) == 1 and len(tried) > 1 and margin < spread:
+                verdict += (
+                    f", but only by {margin:.3f}, less than one run's spread: with "
+                    f"{len(tried)} restraints compared, one crossing by a hair is weak evidence "
+                    "(the best of several ties crosses by luck more often than one does)"
+                )
+        lines.append("   so the baseline " + verdict)
     return "\n".join(lines)
 
 
@@ -334,7 +359,9 @@ def longer_training_report(
     short: Mapping[str, Run], long: Mapping[str, Run], baseline: str, band: NoiseBand
 ) -> str:
     """Two recipes trained for their budget (`short`) and longer (`long`): their accuracies,
-    and the other recipe's lead over `baseline` in validation accuracy, before and after."""
+    and the other recipe's lead over `baseline` in validation accuracy, before and after. A
+    change of lead is a difference of two differences (four runs): its band is √2 × the band
+    for two runs, 4 × one run's spread."""
     lines = [
         f"{name:31s} {epochs_text(short[name].recipe.epochs):>9s}: train "
         f"{short[name].train_acc:.3f} val {short[name].val_acc:.3f}; "
@@ -350,7 +377,9 @@ def longer_training_report(
         f"the lead of {other} in validation accuracy: {lead['short']:+.3f} after "
         f"{epochs_text(short[other].recipe.epochs)}, {lead['long']:+.3f} after "
         f"{epochs_text(long[other].recipe.epochs)}; the change: "
-        + compare(lead["long"], lead["short"], band(short[baseline].val_acc))
+        + compare(
+            lead["long"], lead["short"], math.sqrt(2) * band.difference(short[baseline].val_acc)
+        )
     )
     return "\n".join(lines)
 
@@ -451,7 +480,7 @@ def capacity_figure(
             yerr=[bands[kind](v) for v in va],
             marker="o",
             capsize=3,
-            label="validation ± noise band",
+            label="validation ± one run's spread",
         )
         ax.fill_between(widths, va, tr, color="0.5", alpha=0.2, label="gap")
         ax.set_xscale("log", base=2)
