@@ -209,6 +209,9 @@ def sweep(
         _require_ray()
     _check_kernel(kernel)
     check_choice("sampler", sampler, SAMPLERS)
+    if samples is not None:
+        check_int("samples", samples, minimum=1)
+        check_int("sample_seed", sample_seed, minimum=0)
     if sampler == "tpe" and samples is None:
         raise ConfigError("sampler='tpe' proposes samples=N points: give samples")
     if sampler == "tpe":
@@ -266,7 +269,6 @@ def _tpe(
     """Optuna's TPE sampler proposes `jobs` points at a time from the results so far; a
     failed or diverged run, or one without `objective`, is told to it as a failed trial."""
     optuna = _require_optuna()
-    check_int("samples", samples, minimum=1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(direction="maximize", sampler=sampler)
