@@ -53,6 +53,15 @@ print(json.dumps({"tqdm": tqdm.__module__, "backend": matplotlib.get_backend(),
     "pandas_columns": pandas.get_option("display.max_columns")}))"""
 
 
+def _reply_to(client, msg_id: str, timeout: float) -> dict:
+    """The content of the shell reply to `msg_id`, skipping replies to earlier requests
+    (`wait_for_ready` may leave a second kernel_info reply queued)."""
+    while True:
+        message = client.get_shell_msg(timeout=timeout)
+        if message["parent_header"].get("msg_id") == msg_id:
+            return message["content"]
+
+
 def _execute(client, code: str, timeout: float = 120) -> tuple[str, dict]:
     """Run `code`; return what it printed and the execute reply's content."""
     printed: list[str] = []
@@ -139,11 +148,16 @@ def test_interrupt_restart_and_kill_work_and_the_warm_parent_keeps_serving():
     manager, client = start_new_kernel(kernel_name=kernel.NAME, startup_timeout=300)
     try:
         pid = manager.provisioner.pid
-        client.execute("import time; time.sleep(120)")
+        msg_id = client.execute("import time; time.sleep(120)")
+        while not (
+            (message := client.get_iopub_msg(timeout=30))["msg_type"] == "execute_input"
+            and message["parent_header"].get("msg_id") == msg_id
+        ):
+            pass  # interrupt only once the cell runs
         time.sleep(1)
         start = time.monotonic()
         manager.interrupt_kernel()
-        reply = client.get_shell_msg(timeout=30)["content"]
+        reply = _reply_to(client, msg_id, timeout=30)
         assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
         assert time.monotonic() - start < 30
 

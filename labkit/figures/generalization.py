@@ -1,7 +1,7 @@
 """Notebook 04 (generalization): its runs, tables, figures and computed verdicts.
 
 The notebook trains; this module lays out what it measured. Every verdict between two
-settings goes through the course's one rule (notebook 05's), `NoiseBand`: one run's
+settings goes through the course's one rule (`labkit.noise`), `NoiseBand`: one run's
 validation accuracy p on n rows moves by its sampling error √(p(1−p)/n) from split to split,
 and by the spread over seeds from draw to draw; one run's *spread* is the larger of the two.
 Two single runs differ beyond the noise only when their difference exceeds
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from labkit import noise
 from labkit.crossval import CrossValidation, PairedDifference
 from labkit.train import History, TrainConfig
 
@@ -72,12 +73,8 @@ def epochs_text(n: int) -> str:
     return f"{n} epoch" + ("" if n == 1 else "s")
 
 
-def sampling_error(p: float, n: int) -> float:
-    """Standard error of an accuracy p measured on n examples: √(p(1−p)/n)."""
-    return math.sqrt(max(p * (1 - p), 0.0) / n)
-
-
-TWO_RUNS = 2 * math.sqrt(2)  # the band for a difference of two single runs, in spreads
+sampling_error = noise.sampling_error  # an accuracy p on n examples: √(p(1−p)/n)
+TWO_RUNS = noise.TWO_RUNS  # the band for a difference of two single runs, in spreads
 
 
 @dataclass(frozen=True)
@@ -90,11 +87,11 @@ class NoiseBand:
     spread: float = 0.0  # std of the validation accuracy over draws of rows and weights
 
     def __call__(self, p: float) -> float:
-        return max(self.spread, sampling_error(p, self.n))
+        return noise.spread(self.spread, p, self.n)
 
     def difference(self, p: float) -> float:
         """2·√2 × one run's spread at accuracy p: the band for a difference of two runs."""
-        return TWO_RUNS * self(p)
+        return noise.difference_band(self(p))
 
 
 def compare(new: float, old: float, band: float) -> str:
@@ -102,14 +99,15 @@ def compare(new: float, old: float, band: float) -> str:
     band for a difference of two runs (`NoiseBand.difference`), not one run's spread. Both are
     rounded to the three decimals printed, so that what reads as a tie is one."""
     delta, band = round(new - old, 3), round(band, 3)
-    word = "a tie" if abs(delta) <= band else ("higher" if delta > 0 else "lower")
+    said = noise.verdict(delta, band)
+    word = "a tie" if said == "tie" else said
     return f"{delta:+.3f} (noise ±{band:.3f}: {word})"
 
 
 def helps(new: float, old: float, band: float) -> bool:
     """`new` beats `old` by more than `band`, the band for a difference of two runs (at the
     three decimals `compare` prints)."""
-    return round(new - old, 3) > round(band, 3)
+    return noise.verdict(round(new - old, 3), round(band, 3)) == "higher"
 
 
 def seed_spread(runs: Sequence[Run]) -> float:
@@ -378,7 +376,9 @@ def longer_training_report(
         f"{epochs_text(short[other].recipe.epochs)}, {lead['long']:+.3f} after "
         f"{epochs_text(long[other].recipe.epochs)}; the change: "
         + compare(
-            lead["long"], lead["short"], math.sqrt(2) * band.difference(short[baseline].val_acc)
+            lead["long"],
+            lead["short"],
+            noise.difference_band(math.sqrt(2) * band(short[baseline].val_acc)),  # a lead's spread
         )
     )
     return "\n".join(lines)

@@ -7,7 +7,8 @@ std/√n (for an accuracy p that is √(p(1−p)/n)), and for a difference of tw
 σ = √(σa² + σb²). The course's one rule: a difference is beyond the noise only when
 |d| > 2σ (for two numbers with the same error σ0, 2·√2·σ0); otherwise it is a tie. A 1σ rule
 would call about a third of the differences between two equally good settings a win.
-A printed band "d ± b" shows b = 2σ: a difference inside its band is a tie.
+A printed band "d ± b" shows b = 2σ: a difference inside its band is a tie. The rule itself
+lives in `labkit.noise`; this module words it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from labkit import noise
 from labkit.landscapes import grid
 from labkit.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZER_DEFAULTS, OPTIMIZERS, LRFinderResult
 from labkit.train import History
@@ -38,9 +40,7 @@ class RunLike(Protocol):
 # ---- noise and verdicts -------------------------------------------------------------------
 
 
-def accuracy_error(p: float, n: int) -> float:
-    """The sampling error of an accuracy p measured on n examples: √(p(1−p)/n)."""
-    return math.sqrt(p * (1 - p) / n) if math.isfinite(p) else math.nan
+accuracy_error = noise.sampling_error  # an accuracy p on n examples: √(p(1−p)/n)
 
 
 def mean_error(values: Sequence[float] | np.ndarray) -> float:
@@ -50,7 +50,7 @@ def mean_error(values: Sequence[float] | np.ndarray) -> float:
 
 
 VERDICTS = ("better", "worse", "tie", "both diverged")
-BAND = 2.0  # a difference is beyond the noise only when |d| > BAND · √(σa² + σb²)
+BAND = noise.BAND  # a difference is beyond the noise only when |d| > BAND · √(σa² + σb²)
 
 
 class Comparison(NamedTuple):
@@ -84,16 +84,17 @@ def compare(
 ) -> Comparison:
     """Compare two measured numbers with their sampling errors; nan stands for a run that
     diverged, which is worse than any number. Beyond the noise only when
-    |a − b| > 2·√(a_error² + b_error²); otherwise a tie."""
+    |a − b| > 2·√(a_error² + b_error²) (`labkit.noise`'s rule); otherwise a tie."""
     if math.isnan(a) or math.isnan(b):
         verdict = {(True, True): "both diverged", (True, False): "worse"}.get(
             (math.isnan(a), math.isnan(b)), "better"
         )
         return Comparison(math.nan, math.nan, verdict)
-    diff, noise = a - b, math.hypot(a_error, b_error)
-    if abs(diff) <= BAND * noise:
-        return Comparison(diff, noise, "tie")
-    return Comparison(diff, noise, "better" if (diff > 0) == higher_is_better else "worse")
+    diff, sigma = a - b, math.hypot(a_error, b_error)
+    said = noise.verdict(diff, noise.difference_band(a_error, b_error))
+    if said == "tie":
+        return Comparison(diff, sigma, "tie")
+    return Comparison(diff, sigma, "better" if (said == "higher") == higher_is_better else "worse")
 
 
 def compare_accuracies(a: float, b: float, n: int) -> Comparison:
@@ -647,13 +648,13 @@ def gap_report(
         f"B={batches[0]} in the same epochs (training accuracy {t1:.3f} vs {t0:.3f})"
     )
     small, large = gap[batches[0]], gap[batches[-1]]
-    noise = max(math.hypot(sample_std(small), sample_std(large)), 1 / n)
-    # (split evenly between the two below, so that compare combines them back into `noise`)
+    sigma = max(math.hypot(sample_std(small), sample_std(large)), 1 / n)
+    # (split evenly between the two below, so that compare combines them back into `sigma`)
     change = compare(
         float(np.nanmean(large)),
-        noise / math.sqrt(2),
+        sigma / math.sqrt(2),
         float(np.nanmean(small)),
-        noise / math.sqrt(2),
+        sigma / math.sqrt(2),
     )
     said = {
         "better": "the gap grew with the batch size",
