@@ -150,6 +150,7 @@ def fit(
     resume: bool = False,
     on_epoch: Callable[[History], Any] | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    teacher: nn.Module | None = None,
     show_progress: bool = True,
 ) -> History:
     """Train `model` in place on `train` and return its history.
@@ -162,6 +163,9 @@ def fit(
     (e.g. `labkit.data.random_shifts`), drawing from torch's seeded generator.
     With `config.patience`, training stops once the validation loss has not improved for
     that many epochs, and the model ends with the weights of its best epoch.
+    With a `teacher` (distillation, see `labkit.compress.distill`), each batch's loss is
+    `loss_fn(logits, y, teacher(x))`, the teacher in eval mode without gradients, and the
+    validation loss is plain cross-entropy.
     """
     _check_split("train", train)
     if val is not None:
@@ -170,6 +174,10 @@ def fit(
         raise ConfigError(f"patience={config.patience} needs a val split to watch; pass val=")
     device = resolve_device(config.device)
     model.to(device)
+    val_loss_fn = loss_fn
+    if teacher is not None:
+        teacher.to(device).eval()
+        val_loss_fn = F.cross_entropy
     train = train.to(device)
     val = val.to(device) if val is not None else None
     batches = Batches(train, config.batch_size, seed=config.seed)
@@ -221,7 +229,12 @@ def fit(
         for x, y in batches:  # x (B, F), y (B,)
             if augment is not None:
                 x = augment(x)
-            loss = loss_fn(model(x), y)
+            if teacher is None:
+                loss = loss_fn(model(x), y)
+            else:
+                with torch.no_grad():
+                    soft = teacher(x)  # (B, classes): the teacher's logits for this batch
+                loss = loss_fn(model(x), y, soft)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
@@ -242,7 +255,7 @@ def fit(
             )
         row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if val is not None:
-            scores = evaluate(model, val, loss_fn)
+            scores = evaluate(model, val, val_loss_fn)
             row["val_loss"] = scores["loss"]
             row["val_accuracy"] = scores.get("accuracy", math.nan)
         row["seconds"] = time.perf_counter() - start

@@ -55,6 +55,9 @@ if lr <= 0:
     raise ValueError(f"lr must be > 0; got {lr}")
 if out_dir:
     Path(out_dir, "pid").write_text(str(os.getpid()))
+    hold = Path(out_dir).parent.parent / f"hold_{name}"  # a test lets this run go on
+    while hold.exists():
+        time.sleep(0.05)
 time.sleep(sleep)
 print("training", name, lr)
 metrics = {"score": lr * steps, "threads": int(os.environ["OMP_NUM_THREADS"]), "name": name,
@@ -311,23 +314,32 @@ def test_two_sweeps_into_one_folder_at_once_keep_every_row_and_run_each_run_once
     notebook, tmp_path
 ):
     out = tmp_path / "shared"
+    hold = tmp_path / "hold_a"  # run "a" waits while this file exists
+    hold.touch()
     command = [sys.executable, "-m", "labkit.cli", "sweep", str(notebook), "--out", str(out),
-               "--quiet", "-p", "sleep", "5", "-p", "name"]  # fmt: skip
+               "--quiet", "-p", "name"]  # fmt: skip
     first = subprocess.Popen([*command, "a", "b"], stdout=subprocess.PIPE, text=True)
-    pid_file = out / "sleep=5.0_name=a" / "pid"
-    deadline = time.monotonic() + 90
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    # the second starts while the first is running "a", which both grids hold
+    _wait_for(out / "name=a" / "pid")
+    # the second starts while the first is running "a", which both grids hold; once it runs
+    # "c" it has seen "a" taken, and "a" may finish
     second = subprocess.Popen([*command, "a", "c"], stdout=subprocess.PIPE, text=True)
+    _wait_for(out / "name=c" / "pid")
+    hold.unlink()
     outputs = [first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]]
     assert first.returncode == 0 and second.returncode == 0, outputs
     table = pd.read_csv(out / "results.csv")
-    assert sorted(table["run_id"]) == ["sleep=5.0_name=a", "sleep=5.0_name=b", "sleep=5.0_name=c"]
+    assert sorted(table["run_id"]) == ["name=a", "name=b", "name=c"]
     # "a" ran once: the second sweep waited for the first's run instead of running it again
-    assert (out / "sleep=5.0_name=a" / "run.log").read_text().count("training a") == 1
+    assert (out / "name=a" / "run.log").read_text().count("training a") == 1
     assert "1 runs are being run by another sweep" in outputs[1]
     assert "2 runs in this sweep, 0 failed" in outputs[1]
+
+
+def _wait_for(path: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
+        time.sleep(0.1)
 
 
 def test_out_must_be_a_folder(notebook, tmp_path, capsys):

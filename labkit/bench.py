@@ -1,0 +1,143 @@
+"""Measure a model the way deployment sees it: latency percentiles, throughput, bytes.
+
+Machines are noisy, so every number here is a distribution summarised by percentiles
+after a warm-up, with the thread count pinned (`threads`) and restored afterwards. Compare
+two variants only within one run of the same process, as ratios: `latency` of both, side
+by side, interleaved where it matters (`compare_latency`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from labkit.validate import check_int
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Wall-clock milliseconds per call of one batch, over `repeats` timed calls."""
+
+    batch: int  # rows per call
+    p50_ms: float  # median
+    p90_ms: float
+    p99_ms: float  # the tail a server's slowest requests see
+    mean_ms: float
+    repeats: int  # timed calls (after the warm-up)
+
+    @property
+    def rows_per_s(self) -> float:
+        """Throughput at the median: rows per second."""
+        return self.batch / (self.p50_ms / 1000)
+
+
+@contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Pin torch's intra-op threads to `n` for the block (None: leave as is), then restore."""
+    if n is None:
+        yield
+        return
+    check_int("threads", n, minimum=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_calls(fn: Callable[[], Any], *, warmup: int, repeats: int) -> np.ndarray:
+    """Seconds per call of `fn()`, `repeats` times after `warmup` untimed calls."""
+    check_int("warmup", warmup, minimum=0)
+    check_int("repeats", repeats, minimum=1)
+    for _ in range(warmup):
+        fn()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - start
+    return out
+
+
+def summarize(seconds: np.ndarray, batch: int) -> Latency:
+    """Percentiles of per-call times (seconds) as a `Latency` in milliseconds."""
+    ms = np.asarray(seconds) * 1000
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return Latency(batch, float(p50), float(p90), float(p99), float(ms.mean()), len(ms))
+
+
+def latency(
+    predict: Callable[[Any], Any],
+    x: Any,
+    *,
+    warmup: int = 20,
+    repeats: int = 200,
+    num_threads: int | None = None,
+) -> Latency:
+    """Latency of `predict(x)` for one batch `x` (rows first): percentiles after a warm-up.
+
+    `predict` is anything that runs a model: a torch module (called under `no_grad` in eval
+    mode by `torch_predictor`), an ONNX Runtime session wrapped by `labkit.export.ort_predictor`.
+    """
+    with threads(num_threads):
+        return summarize(time_calls(lambda: predict(x), warmup=warmup, repeats=repeats), len(x))
+
+
+def compare_latency(
+    predictors: dict[str, Callable[[Any], Any]],
+    x: Any,
+    *,
+    warmup: int = 20,
+    repeats: int = 200,
+    rounds: int = 5,
+    num_threads: int | None = None,
+) -> dict[str, Latency]:
+    """Latency of several predictors on the same batch, interleaved in `rounds` so a burst
+    of load on a shared machine hits all of them alike; one `Latency` per name."""
+    check_int("rounds", rounds, minimum=1)
+    per_round = max(1, repeats // rounds)
+    times: dict[str, list[np.ndarray]] = {name: [] for name in predictors}
+    with threads(num_threads):
+        for fn in predictors.values():
+            time_calls(lambda fn=fn: fn(x), warmup=warmup, repeats=1)
+        for _ in range(rounds):
+            for name, fn in predictors.items():
+                times[name].append(time_calls(lambda fn=fn: fn(x), warmup=2, repeats=per_round))
+    return {name: summarize(np.concatenate(t), len(x)) for name, t in times.items()}
+
+
+def torch_predictor(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`model` as a plain function for timing: eval mode, no autograd."""
+    model.eval()
+
+    @torch.inference_mode()
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return model(x)
+
+    return run
+
+
+def state_dict_bytes(model: nn.Module) -> int:
+    """Bytes of `torch.save(model.state_dict())`: what a checkpoint of the weights costs
+    on disk (masks and any extra buffers included)."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+def file_bytes(path: str | os.PathLike) -> int:
+    """Size of a file on disk, counting an ONNX file's external `.data` file if it has one."""
+    path = Path(path)
+    extra = path.with_name(path.name + ".data")
+    return path.stat().st_size + (extra.stat().st_size if extra.exists() else 0)

@@ -1,0 +1,46 @@
+"""Latency measurement: percentiles in order, threads pinned and restored, sizes counted."""
+
+import time
+
+import pytest
+import torch
+
+import labkit
+from labkit import bench
+
+
+def test_latency_reports_ordered_percentiles_of_what_it_timed():
+    result = bench.latency(lambda x: time.sleep(0.002), torch.zeros(8, 3), warmup=1, repeats=20)
+    assert result.batch == 8 and result.repeats == 20
+    assert 2 <= result.p50_ms <= result.p90_ms <= result.p99_ms
+    assert result.rows_per_s == pytest.approx(8 / (result.p50_ms / 1000))
+
+
+def test_compare_latency_times_every_predictor_on_the_same_batch_and_tells_them_apart():
+    seen = []
+    fast = lambda x: seen.append(len(x))  # noqa: E731
+    slow = lambda x: time.sleep(0.003)  # noqa: E731
+    result = bench.compare_latency({"fast": fast, "slow": slow}, torch.zeros(4, 2), warmup=1,
+                                   repeats=20, rounds=4)  # fmt: skip
+    assert set(result) == {"fast", "slow"} and set(seen) == {4}
+    assert result["slow"].p50_ms > 10 * result["fast"].p50_ms
+
+
+def test_threads_are_pinned_inside_and_restored_after():
+    before = torch.get_num_threads()
+    with bench.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(labkit.ConfigError, match="threads"), bench.threads(0):
+        pass
+
+
+def test_sizes_count_what_is_stored(tmp_path):
+    model = labkit.MLP(hidden=(100,))
+    assert bench.state_dict_bytes(model) > 4 * labkit.parameter_count(model)
+    (tmp_path / "m.onnx").write_bytes(b"x" * 10)
+    assert bench.file_bytes(tmp_path / "m.onnx") == 10
+    (tmp_path / "m.onnx.data").write_bytes(b"x" * 5)  # external weights count too
+    assert bench.file_bytes(tmp_path / "m.onnx") == 15
+    predict = bench.torch_predictor(model)
+    assert not model.training and predict(torch.zeros(2, 64)).shape == (2, 10)
