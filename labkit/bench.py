@@ -15,13 +15,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from labkit.validate import check_int
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,49 @@ def compare_latency(
             for name, fn in predictors.items():
                 times[name].append(time_calls(lambda fn=fn: fn(x), warmup=2, repeats=per_round))
     return {name: summarize(np.concatenate(t), len(x)) for name, t in times.items()}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One variant of a model in a comparison table: how to run it and what it scored."""
+
+    predict: Callable[[Any], Any]  # a batch of rows -> outputs (see torch_predictor)
+    accuracy: float  # on the same held-out rows as the other candidates
+    params: int  # parameters (non-zero ones, for a pruned model, if that is the point)
+    size_bytes: int  # what it takes on disk
+
+
+def comparison_table(
+    candidates: dict[str, Candidate],
+    batches: dict[int, Any],
+    *,
+    repeats: int = 200,
+    num_threads: int | None = None,
+) -> pd.DataFrame:
+    """One row per candidate, the baseline first: accuracy, parameters, bytes, and latency
+    p50/p99 at each batch size (timed interleaved, same inputs and threads), with ratios to
+    the first row: `speedup_b<B>` (baseline p50 / this p50) and `smaller` (baseline bytes /
+    these bytes). `batches` maps a batch size to a batch of inputs of that many rows."""
+    import pandas as pd
+
+    if not candidates:
+        raise ValueError("comparison_table needs at least one candidate")
+    predictors = {name: c.predict for name, c in candidates.items()}
+    rows = {
+        name: {"accuracy": c.accuracy, "params": c.params, "bytes": c.size_bytes}
+        for name, c in candidates.items()
+    }
+    for b, x in batches.items():
+        timed = compare_latency(predictors, x, repeats=repeats, num_threads=num_threads)
+        for name, lat in timed.items():
+            rows[name][f"p50_b{b}_ms"] = lat.p50_ms
+            rows[name][f"p99_b{b}_ms"] = lat.p99_ms
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    base = table.iloc[0]
+    for b in batches:
+        table[f"speedup_b{b}"] = base[f"p50_b{b}_ms"] / table[f"p50_b{b}_ms"]
+    table["smaller"] = base["bytes"] / table["bytes"]
+    return table
 
 
 def torch_predictor(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:

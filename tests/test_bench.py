@@ -44,3 +44,15 @@ def test_sizes_count_what_is_stored(tmp_path):
     assert bench.file_bytes(tmp_path / "m.onnx") == 15
     predict = bench.torch_predictor(model)
     assert not model.training and predict(torch.zeros(2, 64)).shape == (2, 10)
+
+
+def test_the_comparison_table_puts_the_baseline_first_with_ratios_to_it():
+    slow = bench.Candidate(lambda x: time.sleep(0.002 * len(x) / 4), 0.9, 1000, 4000)
+    fast = bench.Candidate(lambda x: time.sleep(0.001 * len(x) / 4), 0.85, 250, 1000)
+    batches = {1: torch.zeros(1, 2), 4: torch.zeros(4, 2)}
+    table = bench.comparison_table({"dense": slow, "small": fast}, batches, repeats=20)
+    assert list(table.index) == ["dense", "small"]
+    assert table.loc["dense", "speedup_b4"] == 1 and table.loc["small", "smaller"] == 4
+    assert 1.5 < table.loc["small", "speedup_b4"] < 2.5
+    assert table.loc["small", "p50_b4_ms"] <= table.loc["small", "p99_b4_ms"]
+    assert table.loc["small", "accuracy"] == 0.85

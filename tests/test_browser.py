@@ -44,14 +44,9 @@ FLAGS = [
 def lab(tmp_path_factory):
     # Serve copies: the browser session may autosave, and must never touch the repository.
     root = tmp_path_factory.mktemp("lab")
-    for name in (
-        "00_welcome.ipynb",
-        "01_gradient_descent.ipynb",
-        "02_optimizers.ipynb",
-        "03_training_pipeline.ipynb",
-        "04_generalization.ipynb",
-    ):
-        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        name = path.name
+        nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:  # start without stored outputs, so everything seen is fresh
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None

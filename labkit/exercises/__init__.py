@@ -13,7 +13,8 @@ unknown names raise ConfigError listing the known ones. Nothing here imports sci
 
 Each notebook's exercises live in their own module, merged here into `EXERCISES` in
 notebook order: `welcome` (00), `gradient_descent` (01), `optimizers` (02),
-`pipeline` (03), `generalization` (04), `experiments` (05); `core` holds the shared types, `grade`
+`pipeline` (03), `generalization` (04), `experiments` (05), `pruning` (07),
+`quantization` (08), `distillation` (09); `core` holds the shared types, `grade`
 and the helpers. To add a later notebook's exercises, write `labkit/exercises/<topic>.py`
 with a dict `EXERCISES` of `Exercise`s keyed by name, and add the module to `_NOTEBOOKS`
 below; a name defined twice, or keyed under another name, raises at import. Each checker
@@ -31,11 +32,14 @@ from types import ModuleType
 from typing import Any
 
 from labkit.exercises import (
+    distillation,
     experiments,
     generalization,
     gradient_descent,
     optimizers,
     pipeline,
+    pruning,
+    quantization,
     welcome,
 )
 from labkit.exercises.core import PLACEHOLDER, Exercise, NotAttempted, Result, grade
@@ -53,8 +57,18 @@ __all__ = [
     "prompt",
 ]
 
-# in notebook order (00, 01, 02, 03, 04, 05): the order names are listed to learners
-_NOTEBOOKS = (welcome, gradient_descent, optimizers, pipeline, generalization, experiments)
+# in notebook order (00, 01, 02, 03, 04, 05, 07, 08, 09): the order names are listed to learners
+_NOTEBOOKS = (
+    welcome,
+    gradient_descent,
+    optimizers,
+    pipeline,
+    generalization,
+    experiments,
+    pruning,
+    quantization,
+    distillation,
+)
 
 
 def _merge(modules: tuple[ModuleType, ...]) -> dict[str, Exercise]:
