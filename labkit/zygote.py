@@ -54,6 +54,10 @@ PRELOAD = (
     "scipy.stats",
     "threadpoolctl",
     "ipykernel.kernelapp",
+    "torch.export",  # the ONNX exporter's tracer (notebooks 08-13): ~1-2 s on first export
+    "onnx",
+    "onnxscript",
+    "onnxruntime",
 )
 INLINE = "module://matplotlib_inline.backend_inline"  # ipykernel's default backend
 # Variables read once, at start-up or when a module is imported (PYTHONPATH, PYTHONHASHSEED,
