@@ -29,9 +29,9 @@ $(LAB_STAMP): $(BIN)/uv pyproject.toml
 	$(UV) "$(TORCH_SPEC)" -e .
 	touch $@
 
-# Plus the test tools and the extras the suite covers (Ray, Optuna), for `make test`.
+# Plus the test tools and the extras the suite covers (Ray, Optuna, LiteRT), for `make test`.
 $(STAMP): $(LAB_STAMP)
-	$(UV) "$(TORCH_SPEC)" -e ".[dev,ray,optuna]"
+	$(UV) "$(TORCH_SPEC)" -e ".[dev,ray,optuna,litert]"
 	touch $@
 
 install: $(STAMP)

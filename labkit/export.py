@@ -6,6 +6,11 @@ it with `onnx.checker`, and refuses to leave a file behind whose answers differ 
 PyTorch's: the parity gate runs ONNX Runtime and the model on fresh inputs at several batch
 sizes. `ort_session` opens a file with explicit threads and graph optimization level, and
 `ort_predictor` turns a session into a function of a batch, for `labkit.bench.latency`.
+
+`export_litert` writes the same model as a LiteRT (TensorFlow Lite) flatbuffer with
+litert-torch, for phones and microcontrollers, behind the same parity gate, optionally with
+dynamic-range int8 weights; `litert_predictor` runs it with ai-edge-litert's interpreter.
+Both come with the optional extra `labkit[litert]`.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from torch import nn
 from labkit.validate import ConfigError, check_choice, check_int
 
 INPUT, OUTPUT = "inputs", "logits"
+LITERT_QUANTIZATION = ("none", "dynamic_int8")  # int8 weights, activations at run time
+LITERT_MISSING = (
+    "LiteRT export needs the optional extra labkit[litert] (litert-torch and ai-edge-litert): "
+    "pip install 'labkit[litert]', or pip install litert-torch ai-edge-litert"
+)
 PARITY_BATCHES = (1, 7, 64)  # batch sizes the parity gate tries: one row, odd, large
 OPT_LEVELS = ("disable", "basic", "extended", "all")  # ONNX Runtime graph optimization levels
 
@@ -49,7 +59,8 @@ class Parity:
 def quiet_exporter() -> Iterator[None]:
     """Silence the exporter's progress lines and harmless warnings (torchvision not
     installed, a LeafSpec FutureWarning), so notebook outputs show only what matters."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export")]
+    names = ("torch.onnx", "torch.export", "torch._export", "torchao", "torch.utils._pytree")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -132,12 +143,15 @@ def check_parity(
     inputs: torch.Tensor | None = None,
     seed: int = 0,
 ) -> Parity:
-    """Compare ONNX Runtime on `path` with `model` on fresh random inputs at each batch size
-    (or on `inputs`, e.g. real validation rows). Raises `ParityError` when the largest
-    difference exceeds `atol` (fp32 files), or, with `min_agreement` (int8 files, whose
-    outputs move by design), when the top-1 agreement falls below it."""
-    session = ort_session(path)
-    run = ort_predictor(session)
+    """Compare the exported file at `path` (ONNX Runtime for `.onnx`, the LiteRT interpreter
+    for `.tflite`) with `model` on fresh random inputs at each batch size (or on `inputs`,
+    e.g. real validation rows). Raises `ParityError` when the largest difference exceeds
+    `atol` (fp32 files), or, with `min_agreement` (int8 files, whose outputs move by
+    design), when the top-1 agreement falls below it."""
+    if Path(path).suffix == ".tflite":
+        run, runtime = litert_predictor(path), "the LiteRT interpreter"
+    else:
+        run, runtime = ort_predictor(ort_session(path)), "ONNX Runtime"
     if inputs is None:
         g = torch.Generator().manual_seed(seed)
         xs = [torch.randn(b, features, generator=g) for b in batches]
@@ -155,12 +169,12 @@ def check_parity(
     parity = Parity(max(diffs), agree / rows, tuple(batches))
     if min_agreement is None and parity.max_abs_diff > atol:
         raise ParityError(
-            f"{path}: ONNX Runtime differs from PyTorch by up to {parity.max_abs_diff:.3g} "
+            f"{path}: {runtime} differs from PyTorch by up to {parity.max_abs_diff:.3g} "
             f"(tolerance atol={atol:g}) at batch sizes {list(batches)}"
         )
     if min_agreement is not None and parity.top1_agreement < min_agreement:
         raise ParityError(
-            f"{path}: ONNX Runtime agrees with PyTorch's top-1 class on only "
+            f"{path}: {runtime} agrees with PyTorch's top-1 class on only "
             f"{parity.top1_agreement:.1%} of rows (min_agreement={min_agreement:g})"
         )
     return parity
@@ -208,6 +222,121 @@ def ort_predictor(session: Any) -> Callable[[Any], np.ndarray]:
         return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
     return run
+
+
+def export_litert(
+    model: nn.Module,
+    example: torch.Tensor,
+    path: str | os.PathLike,
+    *,
+    quantization: str = "none",
+    atol: float = 1e-4,
+    min_agreement: float = 0.97,
+    check_batches: Sequence[int] = PARITY_BATCHES,
+) -> Path:
+    """Convert `model` (in eval mode) to a LiteRT flatbuffer at `path` (`.tflite`) with
+    litert-torch, no TensorFlow needed. The graph is traced at the example's batch size; the
+    interpreter resizes an MLP to any other batch, but not a conv net, whose reshape is fixed
+    (pass an example of the batch you will run and `check_batches=(that batch,)`).
+    `quantization='dynamic_int8'` stores the weights as int8 per channel (about 4x smaller),
+    activations quantized at run time. Kept only if the interpreter matches PyTorch: within
+    `atol` (fp32), or in top-1 class on at least `min_agreement` of the rows (int8), at each
+    of `check_batches`; otherwise deleted, and `ParityError` (or ValueError: a batch size
+    the file cannot run)."""
+    check_choice("quantization", quantization, LITERT_QUANTIZATION)
+    _check_export_args(model, example, path)
+    if Path(path).suffix != ".tflite":
+        raise ConfigError(f"a LiteRT file ends in .tflite; got {Path(path).name!r}")
+    with quiet_exporter(), _quiet_native_output():
+        litert_torch = _require_litert()  # its import logs about GPU kernels a CPU lacks
+        config = None
+        if quantization == "dynamic_int8":
+            from litert_torch.generative.quantize import quant_recipes
+
+            config = quant_recipes.full_dynamic_recipe()
+        converted = litert_torch.convert(model, (example,), quant_config=config)
+        converted.export(str(path))
+    try:
+        if quantization == "none":
+            check_parity(model, path, example.shape[1], atol=atol, batches=check_batches)
+        else:
+            check_parity(model, path, example.shape[1], min_agreement=min_agreement,
+                         batches=check_batches)  # fmt: skip
+    except (ParityError, ValueError):
+        Path(path).unlink()
+        raise
+    return Path(path)
+
+
+def litert_predictor(path: str | os.PathLike, *, threads: int | None = None) -> Callable:
+    """A function of one batch (array or tensor, (B, F)) that runs the `.tflite` file at
+    `path` with ai-edge-litert's interpreter, resizing the input to each new batch size."""
+    _require_litert()
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no LiteRT file at {path}")
+    if threads is not None:
+        check_int("threads", threads, minimum=1)
+    with _quiet_native_output():
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]["index"]
+    target = interpreter.get_output_details()[0]["index"]
+    shape = list(interpreter.get_input_details()[0]["shape"])
+
+    def run(x: Any) -> np.ndarray:
+        if isinstance(x, torch.Tensor):
+            x = x.numpy()
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if list(x.shape) != shape:
+            interpreter.resize_tensor_input(source, list(x.shape))
+            try:
+                interpreter.allocate_tensors()
+            except RuntimeError as error:
+                interpreter.resize_tensor_input(source, shape)  # back to the shape that works
+                interpreter.allocate_tensors()
+                raise ValueError(
+                    f"{path} runs only at input shape {tuple(shape)}, not {x.shape}: its graph "
+                    "fixes the batch size (export with an example of the batch you will run)"
+                ) from error
+            shape[:] = list(x.shape)
+        interpreter.set_tensor(source, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(target)
+
+    return run
+
+
+def _require_litert() -> Any:
+    try:
+        import litert_torch
+        from ai_edge_litert import interpreter  # noqa: F401
+    except ImportError as error:
+        raise ImportError(LITERT_MISSING) from error
+    return litert_torch
+
+
+@contextlib.contextmanager
+def _quiet_native_output() -> Iterator[None]:
+    """Send what C++ libraries write to the process's stdout and stderr (the converter's
+    progress lines, the interpreter's delegate banner) to /dev/null for the block."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
 
 
 def _check_export_args(model: nn.Module, example: Any, path: str | os.PathLike) -> None:
