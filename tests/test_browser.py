@@ -306,15 +306,15 @@ def test_pipeline_train_button_redraws_its_plot_through_the_last_epoch(lab, brow
 
 def test_gradient_descent_widgets_change_the_race(lab, browser):
     page = _open_and_run_all(browser, lab, "01_gradient_descent.ipynb")
-    controls = _cell(page, "steps_slider = widgets.IntSlider(")
+    controls = _cell(page, "ui = panels.DescentControls(")
     controls.locator(".widget-dropdown select").first.select_option(label="64")  # batch size
-    _rerun(page, "race = settings()", "mini-batch (B = 64)")
+    _rerun(page, "race = ui.values()", "mini-batch (B = 64)")
     page.close()
 
 
 def test_optimizers_widgets_drive_both_buttons(lab, browser):
     page = _open_and_run_all(browser, lab, "02_optimizers.ipynb")
-    controls = _cell(page, "schedule_menu = widgets.Dropdown(")
+    controls = _cell(page, "ui = panels.OptimizerControls(")
     controls.locator(".widget-dropdown select").nth(1).select_option(label="rmsprop")
     # choosing an optimizer moves the learning-rate slider to a rate that suits it (the
     # kernel's observer sets it: a round trip)

@@ -11,7 +11,7 @@ import torch
 
 from labkit.figures import optimizers as figs
 from labkit.landscapes import bowl, rosenbrock, trajectory
-from labkit.optim import OPTIMIZERS, LRFinderResult
+from labkit.optim import OPTIMIZERS
 from labkit.train import History
 
 
@@ -120,32 +120,13 @@ def test_paths_figure_has_a_panel_per_path_and_their_losses():
     assert fig.axes[0].get_title().endswith("loss 1.2e+62")
 
 
-def test_curves_finder_schedules_and_grid_figures_draw_the_data_given():
+def test_curves_figure_draws_the_data_given():
     fig = figs.curves_figure(
         {"a": _history([0.5, 0.9]), "b": _history([0.4, 0.8])}, title="t", dashed=["b"]
     )
     _, acc_ax = fig.axes
     assert len(acc_ax.lines) == 2 and acc_ax.lines[1].get_linestyle() == "--"
     assert list(acc_ax.lines[0].get_ydata()) == [0.5, 0.9]
-
-    lrs = list(np.geomspace(1e-4, 1, 30))
-    finds = {
-        n: LRFinderResult(lrs, list(np.linspace(2.3, 0.5, 30)), lrs[10]) for n in ("sgd", "adam")
-    }
-    fig = figs.finder_figure(finds, "adam")
-    one, all_ = fig.axes
-    assert len(one.lines) == 3 and len(all_.lines) == 4  # curve, lowest, suggestion; 2 each
-
-    factors = {"constant": np.ones(20), "cosine": np.linspace(1, 0, 20)}
-    hist = {(n, b): _history([0.5, 0.6]) for n in factors for b in (0.1, 1.0)}
-    fig = figs.schedules_figure(factors, hist, steps_per_epoch=10, optimizer="sgd")
-    assert len(fig.axes) == 3 and all(len(ax.lines) == 2 for ax in fig.axes)
-    assert fig.axes[2].get_title() == "sgd, base lr 1"
-
-    grid_val = np.array([[0.9, 0.95, np.nan], [0.8, 0.9, 0.3]])
-    fig = figs.grid_figure(grid_val, (16, 64), (0.1, 0.4, 1.6), 5)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert texts == ["0.900", "0.950", "diverged", "0.800", "0.900", "0.300"]
 
 
 # ---- tables and reports -------------------------------------------------------------------
@@ -164,117 +145,10 @@ def test_parity_surfaces_and_hyper_tables():
     assert "adamw     AdamW" in hyper and "0.01" in hyper.splitlines()[-1]
 
 
-def test_results_and_suggestion_tables_report_divergence_and_ties():
+def test_results_table_reports_divergence():
     runs = {"sgd": _run([0.5, 0.97]), "adam": _run([0.2], diverged="blew up")}
     text = figs.results_table(runs, {"sgd": 0.3, "adam": 3.0}, 180)
     assert "0.970 ± 0.013" in text and "diverged" in text and "blew up" in text
-    lrs = list(np.geomspace(1e-4, 1, 30))
-    finds = {n: LRFinderResult(lrs, list(np.linspace(2.3, 0.5, 30)), lrs[10]) for n in ("a", "b")}
-    text, versus = figs.suggestion_table(
-        finds, {"a": 0.97, "b": math.nan}, {"a": 0.96, "b": 0.9}, {"a": 0.1, "b": 0.1}, 180
-    )
-    assert versus["a"].verdict == "tie" and versus["b"].verdict == "worse"
-    assert "better in 0, worse in 1, tied in 1 of 2 cases" in text
-
-
-def test_finder_table_says_on_which_side_sgds_suggestion_lies():
-    def at(lr):
-        return LRFinderResult([1e-4, lr, 1.0], [2.3, 1.0, 0.5], lr)
-
-    left = figs.finder_table(
-        {"sgd": at(1e-3), "momentum": at(1e-2), "adam": at(1e-3)},
-        dict.fromkeys(("sgd", "momentum", "adam"), 0.05),
-    )
-    assert "1.0 decades left of momentum's, at adam's" in left
-    assert "0 of 3 suggestions lie above" in left
-    right = figs.finder_table(
-        {"sgd": at(0.1), "momentum": at(1e-2), "adam": at(1e-3)},
-        dict.fromkeys(("sgd", "momentum", "adam"), 0.05),
-    )
-    assert "1.0 decades right of momentum's, 2.0 decades right of adam's" in right
-
-
-def test_schedule_report_compares_losses_with_their_noise():
-    rng = np.random.default_rng(0)
-    base = rng.exponential(0.2, 180)
-    losses = {
-        ("constant", 0.1): base,
-        ("cosine", 0.1): base * 0.5,  # clearly lower
-        ("warmup_cosine", 0.1): base * 0.52,
-        ("step", 0.1): None,
-    }
-    accuracy = {k: (math.nan if v is None else 0.95) for k, v in losses.items()}
-    text, verdicts = figs.schedule_report(losses, accuracy, 180)
-    assert verdicts["cosine", "constant", 0.1].verdict == "better"  # lower loss
-    assert verdicts["warmup_cosine", "cosine", 0.1].verdict == "tie"
-    assert verdicts["step", "constant", 0.1].verdict == "worse"  # diverged
-    assert "at lr 0.1 " in text and ": a tie" in text and "diverged" in text
-
-
-def test_limits_report_calls_overlapping_seeds_a_tie():
-    text = figs.limits_report(
-        {16: [0.8, 0.8, 0.95], 64: [1.9, 2.26, 2.26], 256: [2.26, 2.69, 3.2]},
-        (0, 1, 2),
-        step=4 ** (1 / 8),
-    )
-    assert "to within 19 %" in text
-    lines = text.splitlines()
-    assert "2.8x; grew, beyond the seeds' spread" in lines[4]
-    assert "1.2x; overlap between seeds: a tie" in lines[5]
-
-
-def test_diagonals_and_gap_reports():
-    grid_val = np.array(
-        [[0.92, 0.97, 0.98, np.nan], [0.90, 0.92, 0.97, 0.97], [0.40, 0.80, 0.92, 0.97]]
-    )
-    text = figs.diagonals_report(grid_val, (16, 64, 256), (0.025, 0.1, 0.4, 1.6), 180)
-    lines = text.splitlines()
-    assert len(lines) == 2 and "B=256 lr=0.4: 0.920" in lines[0] and lines[0].endswith(": tie")
-    assert "B=16 lr=0.1: 0.970" in lines[1] and "B=256 lr=1.6: 0.970" in lines[1]
-    best = {16: 0.4, 64: 0.4, 256: 1.6}
-    val = {b: [0.97, 0.96, 0.97] for b in best}
-    shared = (0.1, [0.99, 0.95, 0.81], [0.97, 0.92, 0.80])
-    same = {16: [0.99, 1.0, 1.0], 64: [0.99, 0.99, 0.99], 256: [0.995, 0.99, 0.995]}
-    text, change = figs.gap_report(best, same, val, shared, 180)
-    assert change.verdict == "tie" and text.endswith("(a tie)")
-    # the ± column is the sample std (ddof=1) of the gap over the seeds, not np.std's
-    gap16 = np.subtract(same[16], val[16])
-    assert f"± {gap16.std(ddof=1):.3f}" in text and f"± {gap16.std():.3f}" not in text
-    assert figs.sample_std([1.0, 2.0, np.nan, 3.0]) == pytest.approx(1.0)
-    assert "B=256 fits less of the training set than B=16" in text
-    grew = {**same, 256: [1.0, 1.0, 1.0]}
-    wider = {**val, 256: [0.90, 0.91, 0.90]}
-    assert figs.gap_report(best, grew, wider, shared, 180)[1].verdict == "better"
-
-
-def test_faq_quotes_the_rates_this_run_used_and_its_verdicts():
-    acc = dict.fromkeys(OPTIMIZERS, 0.97) | {"adam": 0.5, "sgd": math.nan}
-    tie = figs.compare(0.1, 0.2, 0.1, 0.2)
-    faq = figs.faq_table(
-        val_accuracy=acc,
-        rates=dict.fromkeys(OPTIMIZERS, 0.3) | {"adam": 0.03},
-        n=180,
-        sgd_row=np.array([0.97, 0.9, np.nan]),
-        grid_lrs=(0.025, 0.1, 0.4),
-        finder_lr=0.01,
-        finder_accuracy=math.nan,
-        chosen="adam",
-        suggestions={"a": tie, "b": figs.compare(0.9, 0.01, 0.5, 0.01)},
-        settle=tie,
-        largest={16: 0.8, 64: 2.26, 256: 3.2},
-        epoch_ms={16: 50.0, 64: 15.0, 256: 3.0},
-        gaps={16: (0.03, 0.01), 64: (0.02, 0.01), 256: (0.02, 0.01)},
-        gap_change=tie,
-    )
-    rows = faq.splitlines()[2:]
-    assert len(rows) == 4
-    assert "Adam(W) (here at 0.03: validation accuracy 0.500)" in rows[0]
-    assert "diverged: sgd (lr 0.3)" in rows[0]
-    # the rates quoted are the grid's: worst 0.1, best 0.025, 4x apart here (not a fixed "4x")
-    assert "from its worst rate that trained, 0.1, to its best, 0.025 (0.25× apart)" in rows[0]
-    assert "training at it: diverged" in rows[1] and "better in 1, worse in 0, tied in 1" in rows[1]
-    assert "0.8 / 2.3 / 3.2, growing 2.8x and 1.4x" in rows[2]
-    assert rows[3].endswith("a tie. |") and "not here" in rows[3]
 
 
 def test_bowl_losses_make_the_titles():
@@ -282,3 +156,37 @@ def test_bowl_losses_make_the_titles():
     fig = figs.paths_figure(STEEP, {"momentum": path}, {"momentum": 0.012}, **VIEW, title="t")
     final = STEEP(torch.tensor(path[-1])).item()
     assert fig.axes[0].get_title() == f"momentum, lr 0.012: loss {final:.2g}"
+
+
+# ---- one run's record, the replay and AdamW -----------------------------------------------
+
+
+def test_a_run_that_blew_up_has_no_final_number():
+    assert figs.blew_up(_history([0.9], losses=[0.2])) == ""
+    assert figs.blew_up(_history([0.9], losses=[figs.BLOWN_UP])) == ""  # at the limit: counts
+    assert figs.blew_up(_history([0.1], losses=[30.0])).startswith("blew up: its validation loss")
+    assert "inf" in figs.blew_up(_history([0.1], losses=[math.inf]))
+    run = figs.Run(torch.nn.Linear(2, 2), _history([0.5, 0.9], losses=[1.0, 0.3]), "")
+    assert figs.final(run) == 0.9 and figs.final(run, "val_loss") == 0.3
+    assert math.isnan(figs.final(run._replace(diverged="blew up")))
+    assert math.isnan(figs.final(_run([])))  # no epoch recorded
+
+
+def test_replay_report_quotes_the_path_at_its_peak_and_spike():
+    loss = np.r_[np.full(150, 3.0), np.full(100, 0.5), 52.5, np.full(49, 1.0)]  # spike at 250
+    effective = np.linspace(0.002, 0.009, 300)
+    lines = figs.replay_report(loss, effective, 2e-16, 249, 250).splitlines()
+    assert lines[0].endswith("to within 2e-16") and len(lines) == 7
+    assert lines[1] == "step  10: loss       3, effective step eta/sqrt(s) 0.0022"
+    assert lines[-1].endswith(
+        "the loss had fallen to 0.5 on the way, then jumped to 52.5 at step 250"
+    )
+
+
+def test_adamw_lines_give_the_decay_factor_and_compare_only_runs_that_trained():
+    runs = {"adam": _run([0.9, 0.95]), "adamw": _run([0.9, 0.95])}
+    text = figs.adamw_lines(runs, 0.003, 200)
+    assert "(1 - 0.003 * 0.01)^200 = 0.9940" in text
+    assert text.splitlines()[1].endswith("over the epochs: 0")
+    runs["adamw"] = _run([0.9], diverged="blew up")
+    assert len(figs.adamw_lines(runs, 0.003, 200).splitlines()) == 1

@@ -1,4 +1,5 @@
-"""Notebook 02 (optimizers): its figures, its printed tables and its computed verdicts.
+"""Notebook 02 (optimizers), sections 1-3: its verdicts with their noise, the from-scratch
+rules' parity table, the 2-D paths, the seven on digits and the record of one training run.
 
 The notebook keeps the update rules, the experiments and the checks; the layout of a
 multi-panel figure and the wording of a table live here. Every verdict between two
@@ -8,12 +9,13 @@ std/√n (for an accuracy p that is √(p(1−p)/n)), and for a difference of tw
 |d| > 2σ (for two numbers with the same error σ0, 2·√2·σ0); otherwise it is a tie. A 1σ rule
 would call about a third of the differences between two equally good settings a win.
 A printed band "d ± b" shows b = 2σ: a difference inside its band is a tie. The rule itself
-lives in `labkit.noise`; this module words it.
+lives in `labkit.noise`; this module words it. Sections 4-5 (the learning-rate finder and
+the schedules) are in `labkit.figures.optim_rates`, sections 6-8 (batch size and the FAQ)
+and the results in `labkit.figures.optim_batch`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -25,7 +27,7 @@ from matplotlib.figure import Figure
 
 from labkit import noise
 from labkit.landscapes import grid
-from labkit.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZER_DEFAULTS, OPTIMIZERS, LRFinderResult
+from labkit.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZER_DEFAULTS, OPTIMIZERS
 from labkit.train import History
 
 COLORS = {name: f"C{i}" for i, name in enumerate(OPTIMIZERS)}  # one colour per optimizer
@@ -35,6 +37,33 @@ Surface = Callable[[torch.Tensor], torch.Tensor]
 class RunLike(Protocol):
     history: History  # per-epoch curves, up to the last good epoch
     diverged: str  # "" when the run trained, else why not
+
+
+class Run(NamedTuple):
+    """One training run of the notebook: what `labkit.fit` left, and whether it counts."""
+
+    model: torch.nn.Module  # the trained network (its last good weights if fit stopped it)
+    history: History  # per-epoch curves, up to the last good epoch
+    diverged: str  # "" when training finished and did not blow up, else why not
+
+
+BLOWN_UP = 10 * math.log(10)  # a final validation loss above 10x an untrained network's (ln 10)
+
+
+def blew_up(history: History) -> str:
+    """Why a finished run counts as diverged ("" when it does not): its final validation loss
+    is not finite, or above BLOWN_UP (the weights grew huge without reaching infinity)."""
+    loss = history.val_loss[-1]
+    if math.isfinite(loss) and loss <= BLOWN_UP:
+        return ""
+    return f"blew up: its validation loss ended at {loss:.2g}, far above an untrained network's 2.3"
+
+
+def final(run: RunLike, key: str = "val_accuracy") -> float:
+    """The last epoch's validation number (`key` of the history), or nan for a run that
+    diverged."""
+    values = getattr(run.history, key)
+    return values[-1] if values and not run.diverged else math.nan
 
 
 # ---- noise and verdicts -------------------------------------------------------------------
@@ -194,6 +223,25 @@ def surfaces_table(
     return "\n".join(lines)
 
 
+def replay_report(
+    loss: np.ndarray, effective: np.ndarray, off: float, peak: int, spike: int
+) -> str:
+    """RMSprop's replay along its valley path: how closely the from-scratch rule retraces it
+    (`off`), the loss and effective step η/√s at steps 10, 100, 200, the `peak` of the step
+    and the loss's `spike`, and how much the step grew before the spike (index: step)."""
+    lines = [f"rmsprop_step from each point of the path lands on the next one to within {off:.1g}"]
+    lines += [
+        f"step {t:3d}: loss {loss[t]:7.3g}, effective step eta/sqrt(s) {effective[t]:.4f}"
+        for t in (10, 100, 200, peak, spike)
+    ]
+    lines.append(
+        f"the effective step grew {effective[peak] / effective[10]:.1f}x from step 10 to step "
+        f"{peak}; the loss had fallen to {loss[100:spike].min():.2g} on the way, then jumped to "
+        f"{loss[spike]:.3g} at step {spike}"
+    )
+    return "\n".join(lines)
+
+
 # ---- section 3: the seven on digits -------------------------------------------------------
 
 
@@ -238,9 +286,18 @@ def curves_figure(
     return fig
 
 
-def _final(run: RunLike, key: str = "val_accuracy") -> float:
-    values = getattr(run.history, key)
-    return values[-1] if values and not run.diverged else math.nan
+def seven_figure(
+    runs: Mapping[str, RunLike], rates: Mapping[str, float], *, batch_size: int, schedule: str
+) -> Figure:
+    """`curves_figure` of the optimizers' runs, each labelled with its rate and drawn in its
+    own colour, AdamW dashed (with Adam's rate it lies on Adam's curve)."""
+    labels = {n: f"{n} ({rates[n]:g})" for n in runs}
+    return curves_figure(
+        {labels[n]: r.history for n, r in runs.items()},
+        colors={labels[n]: COLORS[n] for n in runs},
+        dashed=[labels["adamw"]] if "adamw" in runs else [],
+        title=f"the seven optimizers on digits (batch size {batch_size}, schedule {schedule})",
+    )
 
 
 def results_table(runs: Mapping[str, RunLike], rates: Mapping[str, float], n: int) -> str:
@@ -258,10 +315,10 @@ def results_table(runs: Mapping[str, RunLike], rates: Mapping[str, float], n: in
                 f"{'-':>9s}   {run.diverged}"
             )
         else:
-            p = _final(run)
+            p = final(run)
             lines.append(
                 f"{name:10s} {rates[name]:6g} {p:7.3f} ± {accuracy_error(p, n):.3f} "
-                f"{first:>14s} {_final(run, 'val_loss'):9.4g}"
+                f"{first:>14s} {final(run, 'val_loss'):9.4g}"
             )
     return "\n".join(lines)
 
@@ -296,482 +353,19 @@ def spread_verdict(
     )
 
 
-# ---- section 4: the learning-rate finder --------------------------------------------------
-
-
-def finder_table(finds: Mapping[str, LRFinderResult], rates: Mapping[str, float]) -> str:
-    """Each optimizer's suggestion beside its lowest-loss rate and section 3's rate, and
-    where the suggestions lie relative to each other and to those rates."""
-    lines = [
-        f"{'optimizer':10s} {'suggested':>10s} {'lowest loss at':>15s} "
-        f"{'rate in section 3':>18s} {'ratio':>6s}"
-    ]
-    for name, f in finds.items():
-        lowest = f.lrs[int(np.argmin(f.losses))]
-        lines.append(
-            f"{name:10s} {f.suggested_lr:10.3g} {lowest:15.3g} {rates[name]:18g} "
-            f"{f.suggested_lr / rates[name]:6.1f}"
-        )
-    above = sum(f.suggested_lr > rates[name] for name, f in finds.items())
-    lines.append(
-        f"{above} of {len(finds)} suggestions lie above section 3's rates "
-        f"({len(finds) - above} at or below)"
+def adamw_lines(runs: Mapping[str, RunLike], lr: float, total_steps: int) -> str:
+    """How much AdamW's decoupled decay (1 − lr·λ)^steps shrinks the weights over the run, and
+    the largest difference between Adam's and AdamW's validation loss (when both trained)."""
+    decay = DEFAULT_WEIGHT_DECAY["adamw"]
+    text = (
+        f"AdamW's decoupled decay over the run's {total_steps} steps: the weights shrink by a "
+        f"factor (1 - {lr:g} * {decay:g})^{total_steps} = {(1 - lr * decay) ** total_steps:.4f}"
     )
-    if {"sgd", "momentum", "adam"} <= finds.keys():
-        decades = {
-            n: math.log10(finds["sgd"].suggested_lr / finds[n].suggested_lr)
-            for n in ("momentum", "adam")
-        }
-        lines.append(
-            "SGD's suggestion lies "
-            + ", ".join(
-                f"{abs(d):.1f} decades {'right of' if d > 0 else 'left of'} {n}'s"
-                if d
-                else f"at {n}'s"
-                for n, d in decades.items()
-            )
+    if not (runs["adam"].diverged or runs["adamw"].diverged):
+        losses = (runs["adam"].history.val_loss, runs["adamw"].history.val_loss)
+        differ = np.abs(np.subtract(*losses)).max()
+        text += (
+            "\nlargest difference between Adam's and AdamW's validation loss over the epochs: "
+            f"{differ:.2g}"
         )
-    return "\n".join(lines)
-
-
-def finder_figure(finds: Mapping[str, LRFinderResult], chosen: str) -> Figure:
-    """Left: the chosen optimizer's curve, its lowest point and suggestion; right: all."""
-    fig = Figure(figsize=(11, 3.8), dpi=80, layout="constrained")
-    one, all_ = fig.subplots(1, 2)
-
-    def at(f: LRFinderResult) -> float:  # the curve's height at the suggestion
-        return float(np.interp(np.log(f.suggested_lr), np.log(f.lrs), f.losses))
-
-    f = finds[chosen]
-    one.plot(f.lrs, f.losses, color=COLORS[chosen])
-    low = int(np.argmin(f.losses))
-    one.plot(
-        f.lrs[low],
-        f.losses[low],
-        "x",
-        color="k",
-        markersize=9,
-        label=f"lowest loss, lr {f.lrs[low]:.2g}: the edge",
-    )
-    one.plot(
-        f.suggested_lr,
-        at(f),
-        "o",
-        color="red",
-        markersize=8,
-        label=f"suggested (steepest fall): {f.suggested_lr:.2g}",
-    )
-    one.set_title(f"{chosen}: loss while the learning rate grows", fontsize=10)
-    for name, g in finds.items():
-        all_.plot(g.lrs, g.losses, color=COLORS[name], label=name)
-        all_.plot(g.suggested_lr, at(g), "o", color=COLORS[name])
-    all_.set_title(f"all {len(finds)} (dots: suggestions)", fontsize=10)
-    for ax in (one, all_):
-        ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="smoothed training loss")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return fig
-
-
-def suggestion_table(
-    finds: Mapping[str, LRFinderResult],
-    at_suggestion: Mapping[str, float],
-    at_rate: Mapping[str, float],
-    rates: Mapping[str, float],
-    n: int,
-) -> tuple[str, dict[str, Comparison]]:
-    """Validation accuracy at each finder suggestion vs at section 3's rate (nan: diverged),
-    with the verdict of each comparison against its noise; and the comparisons."""
-    versus = {name: compare_accuracies(at_suggestion[name], at_rate[name], n) for name in finds}
-
-    def shown(p: float) -> str:
-        return "diverged" if math.isnan(p) else f"{p:.3f}"
-
-    lines = [
-        f"{'optimizer':10s} {'suggested lr':>12s} {'val acc':>9s}   {'section 3 lr':>12s} "
-        f"{'val acc':>9s}   suggestion minus section 3"
-    ]
-    for name, f in finds.items():
-        lines.append(
-            f"{name:10s} {f.suggested_lr:12.3g} {shown(at_suggestion[name]):>9s}   "
-            f"{rates[name]:12g} {shown(at_rate[name]):>9s}   {versus[name].text()}"
-        )
-    lines.append(
-        f"at its suggestion, compared with section 3's rate, an optimizer ended {tally(versus)} "
-        f"of {len(finds)} cases (tie: inside ±2√(σa² + σb²), σ the sampling error of an "
-        f"accuracy on {n} validation images; diverging is worse)"
-    )
-    return "\n".join(lines), versus
-
-
-# ---- section 5: schedules -----------------------------------------------------------------
-
-
-def schedules_figure(
-    factors: Mapping[str, np.ndarray],
-    histories: Mapping[tuple[str, float], History],
-    *,
-    steps_per_epoch: int,
-    optimizer: str,
-) -> Figure:
-    """The schedules' factors per step, then validation accuracy per epoch at each base rate."""
-    names = list(factors)
-    bases = list(dict.fromkeys(base for _, base in histories))
-    fig = Figure(figsize=(12, 3.6), dpi=80, layout="constrained")
-    lr_ax, *acc_axes = fig.subplots(1, 1 + len(bases))
-    for i, (name, f) in enumerate(factors.items()):
-        lr_ax.plot(np.arange(len(f)) / steps_per_epoch, f, color=f"C{i}", label=name)
-    lr_ax.set(xlabel="epoch", ylabel="learning rate / base rate", title="the schedules")
-    for ax, base in zip(acc_axes, bases, strict=True):
-        for i, name in enumerate(names):
-            h = histories[name, base]
-            ax.plot(h.epoch, h.val_accuracy, ".-", color=f"C{i}", label=name)
-        ax.set(xlabel="epoch", ylabel="validation accuracy", title=f"{optimizer}, base lr {base:g}")
-        ax.set_ylim(max(0.0, ax.get_ylim()[0]), 1.0)
-    for ax in (lr_ax, *acc_axes):
-        ax.title.set_fontsize(10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return fig
-
-
-def schedule_report(
-    losses: Mapping[tuple[str, float], np.ndarray | None],
-    accuracy: Mapping[tuple[str, float], float],
-    n: int,
-) -> tuple[str, dict[tuple[str, str, float], Comparison]]:
-    """Per schedule and base rate: validation loss and accuracy, each ± its sampling error
-    (None / nan: diverged); then each schedule against `constant`, and the warm-up
-    (`warmup_cosine` against `cosine`), by validation loss (lower is better).
-
-    `losses` holds each run's per-example validation losses. Returns the text and the
-    comparisons, keyed (schedule, reference, base rate)."""
-    names = list(dict.fromkeys(name for name, _ in losses))
-    bases = list(dict.fromkeys(base for _, base in losses))
-
-    def loss_of(key: tuple[str, float]) -> tuple[float, float]:
-        v = losses[key]
-        return (math.nan, math.nan) if v is None else (float(np.mean(v)), mean_error(v))
-
-    lines = [
-        f"{'schedule':14s}" + "".join(f"{f'lr {b:g}: val loss / val accuracy':>38s}" for b in bases)
-    ]
-    for name in names:
-        cells = []
-        for base in bases:
-            loss, err = loss_of((name, base))
-            p = accuracy[name, base]
-            cells.append(
-                f"{'diverged':>38s}"
-                if math.isnan(loss)
-                else f"{loss:11.3f} ± {err:.3f} / {p:.3f} ± {accuracy_error(p, n):.3f}"
-            )
-        lines.append(f"{name:14s}" + "".join(cells))
-    pairs = [(name, "constant") for name in names if name != "constant"]
-    pairs += [("warmup_cosine", "cosine")] if {"warmup_cosine", "cosine"} <= set(names) else []
-    comparisons = {}
-    for base in bases:
-        for a, b in pairs:
-            comparisons[a, b, base] = compare(
-                *loss_of((a, base)), *loss_of((b, base)), higher_is_better=False
-            )
-        versus = ", ".join(
-            f"{a} {comparisons[a, 'constant', base].text(1.0, '', 3)}"
-            for a, b in pairs
-            if b == "constant"
-        )
-        lines.append(f"at lr {base:g}, validation loss minus constant's: {versus}")
-    if ("warmup_cosine", "cosine") in pairs:
-        warm = {base: comparisons["warmup_cosine", "cosine", base] for base in bases}
-        said = {
-            "better": "helped (lower loss)",
-            "worse": "hurt (higher loss)",
-            "tie": "a tie",
-            "both diverged": "both diverged",
-        }
-        lines.append(
-            "warm-up (warmup_cosine minus cosine, validation loss): "
-            + "; ".join(
-                f"at lr {base:g} "
-                + (
-                    said[c.verdict]
-                    if math.isnan(c.diff)
-                    else f"{c.band(1.0, '', 3)}: {said[c.verdict]}"
-                )
-                for base, c in warm.items()
-            )
-        )
-    lines.append(
-        f"(one training seed each; in the table ± is each number's sampling error on the {n} "
-        "validation images; a difference's ± is 2√(σa² + σb²), and inside it is a tie)"
-    )
-    return "\n".join(lines), comparisons
-
-
-# ---- section 6-7: batch size ------------------------------------------------------------
-
-
-def grid_figure(
-    grid_val: np.ndarray, batches: Sequence[int], lrs: Sequence[float], epochs: int
-) -> Figure:
-    """Heatmap of validation accuracy per batch size and learning rate (nan: diverged), with
-    the diagonals where lr / batch size stays fixed (batches and rates 4x apart)."""
-    fig = Figure(figsize=(7.5, 3.6), dpi=80, layout="constrained")
-    ax = fig.subplots()
-    image = ax.imshow(np.nan_to_num(grid_val, nan=0.0), cmap="viridis", vmin=0, vmax=1)
-    for i, j in itertools.product(range(len(batches)), range(len(lrs))):
-        value = grid_val[i, j]
-        text = "diverged" if np.isnan(value) else f"{value:.3f}"
-        ax.text(
-            j,
-            i,
-            text,
-            ha="center",
-            va="center",
-            fontsize=9,
-            color="white" if np.isnan(value) or value < 0.6 else "black",
-        )
-    for k in range(1 - len(batches), len(lrs)):  # the diagonals: lr / batch size constant
-        ax.plot(
-            [k - 0.5, k + len(batches) - 0.5],
-            [-0.5, len(batches) - 0.5],
-            ":",
-            color="w",
-            linewidth=1,
-        )
-    ax.set(
-        xticks=range(len(lrs)),
-        xticklabels=[f"{r:g}" for r in lrs],
-        yticks=range(len(batches)),
-        yticklabels=batches,
-        xlim=(-0.5, len(lrs) - 0.5),
-        ylim=(len(batches) - 0.5, -0.5),
-        xlabel="learning rate",
-        ylabel="batch size",
-        title=f"SGD, {epochs} epochs: validation accuracy (dotted: lr / B fixed)",
-    )
-    ax.title.set_fontsize(10)
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    return fig
-
-
-def limits_report(limits: Mapping[int, Sequence[float]], seeds: Sequence[int], step: float) -> str:
-    """The largest rate that trained per batch size and seed (found to within a factor
-    `step`), and from one batch size to the next: the median's growth, and whether the
-    seeds' ranges separate (grew), overlap (a tie) or reversed."""
-    batches = list(limits)
-    lines = [
-        f"largest learning rate that trained (to within {100 * (step - 1):.0f} %), seeds "
-        + ", ".join(map(str, seeds))
-        + ":"
-    ]
-    lines += [
-        f"  B={b:<4d} "
-        + " / ".join(f"{r:.3g}" for r in limits[b])
-        + f"   median {np.median(limits[b]):.3g}"
-        for b in batches
-    ]
-    for small, large in itertools.pairwise(batches):
-        lo, hi = limits[small], limits[large]
-        if min(hi) > max(lo):
-            how = "grew, beyond the seeds' spread"
-        elif max(hi) < min(lo):
-            how = "shrank, beyond the seeds' spread"
-        else:
-            how = "overlap between seeds: a tie"
-        growth = np.median(hi) / np.median(lo)
-        lines.append(
-            f"  B={small} -> {large} (the batch {large / small:g}x): the median limit "
-            f"changed {growth:.2g}x; {how}"
-        )
-    return "\n".join(lines)
-
-
-def diagonals_report(
-    grid_val: np.ndarray, batches: Sequence[int], lrs: Sequence[float], n: int
-) -> str:
-    """The grid's full diagonals (lr / batch size fixed, batches and rates 4x apart): each
-    cell's accuracy, and best minus worst against the noise of two accuracies on n."""
-    lines = []
-    for k in range(len(lrs) - len(batches) + 1):
-        values = [grid_val[i, i + k] for i in range(len(batches))]
-        cells = "  ".join(
-            f"B={b} lr={lrs[i + k]:g}: " + ("diverged" if np.isnan(v) else f"{v:.3f}")
-            for i, (b, v) in enumerate(zip(batches, values, strict=True))
-        )
-        ok = [v for v in values if not np.isnan(v)]
-        spread = compare_accuracies(max(ok), min(ok), n).text() if ok else "-"
-        lines.append(f"diagonal {k + 1}: {cells}   best minus worst {spread}")
-    return "\n".join(lines)
-
-
-def sample_std(values: Sequence[float] | np.ndarray) -> float:
-    """The sample standard deviation (ddof=1) of the finite values; nan with fewer than 2."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
-
-
-def gap_report(
-    best_lr: Mapping[int, float],
-    train_acc: Mapping[int, Sequence[float]],
-    val_acc: Mapping[int, Sequence[float]],
-    shared: tuple[float, Sequence[float], Sequence[float]],
-    n: int,
-) -> tuple[str, Comparison]:
-    """Per batch size at its best rate: mean training and validation accuracy over the seeds
-    and the train-validation gap (mean ± sample std, ddof=1); at one shared rate (`shared`:
-    the rate, and the training and validation accuracy per batch size) the same one-seed
-    numbers. Then the
-    verdict: the largest batch's mean gap against the smallest's, a tie unless the
-    difference exceeds 2·√(std_a² + std_b²) (σ at least one image of n; each std is one
-    seed's spread, so for means of 3 seeds this is conservative). Returns the text and that
-    comparison ("better" there means the gap grew)."""
-    batches = list(best_lr)
-    rate, shared_train, shared_val = shared
-    gap = {b: np.subtract(train_acc[b], val_acc[b]) for b in batches}
-    lines = [
-        f"{'batch':>5s} {'best lr':>8s} {'train acc':>10s} {'val acc':>8s} "
-        f"{'gap (mean ± std)':>17s}   | at lr {rate:g}: {'train':>6s} {'val':>6s} {'gap':>7s}"
-    ]
-    for i, b in enumerate(batches):
-        lines.append(
-            f"{b:5d} {best_lr[b]:8g} {np.nanmean(train_acc[b]):10.3f} "
-            f"{np.nanmean(val_acc[b]):8.3f} {np.nanmean(gap[b]):+9.3f} ± "
-            f"{sample_std(gap[b]):.3f}   |{shared_train[i]:18.3f} {shared_val[i]:6.3f} "
-            f"{shared_train[i] - shared_val[i]:+7.3f}"
-        )
-    t0, t1 = shared_train[0], shared_train[-1]
-    fits = "less" if t1 < t0 else "more" if t1 > t0 else "as much"
-    lines.append(
-        f"at the shared lr {rate:g}, B={batches[-1]} fits {fits} of the training set than "
-        f"B={batches[0]} in the same epochs (training accuracy {t1:.3f} vs {t0:.3f})"
-    )
-    small, large = gap[batches[0]], gap[batches[-1]]
-    sigma = max(math.hypot(sample_std(small), sample_std(large)), 1 / n)
-    # (split evenly between the two below, so that compare combines them back into `sigma`)
-    change = compare(
-        float(np.nanmean(large)),
-        sigma / math.sqrt(2),
-        float(np.nanmean(small)),
-        sigma / math.sqrt(2),
-    )
-    said = {
-        "better": "the gap grew with the batch size",
-        "worse": "the gap shrank as the batch grew",
-        "tie": "no change beyond the seed-to-seed noise (a tie)",
-        "both diverged": "every run diverged",
-    }[change.verdict]
-    lines.append(f"gap at B={batches[-1]} minus gap at B={batches[0]}: {change.band()}: {said}")
-    return "\n".join(lines), change
-
-
-def faq_table(
-    *,
-    val_accuracy: Mapping[str, float],
-    rates: Mapping[str, float],
-    n: int,
-    sgd_row: np.ndarray,
-    grid_lrs: Sequence[float],
-    finder_lr: float,
-    finder_accuracy: float,
-    chosen: str,
-    suggestions: Mapping[str, Comparison],
-    settle: Comparison,
-    largest: Mapping[int, float],
-    epoch_ms: Mapping[int, float],
-    gaps: Mapping[int, tuple[float, float]],
-    gap_change: Comparison,
-) -> str:
-    """The source article's FAQ as a Markdown table, every answer computed from the numbers
-    given: the seven's validation accuracies at their rates (nan: diverged), SGD's accuracy
-    across the grid's rates `grid_lrs` at the smallest batch, the finder's suggestion and how
-    it trained, the suggestions' verdicts, cosine vs constant at 10x the rate, the largest
-    rate that trained per batch size, the epoch times, and the gaps (mean, sample std) with
-    their verdict."""
-
-    def shown(p: float) -> str:
-        return "diverged" if math.isnan(p) else f"validation accuracy {p:.3f}"
-
-    trained = [name for name, p in val_accuracy.items() if not math.isnan(p)]
-    ok = sgd_row[~np.isnan(sgd_row)]
-    rate_effect = compare_accuracies(float(ok.max()), float(ok.min()), n)
-    best_rate = grid_lrs[int(np.nanargmax(sgd_row))] if len(ok) else math.nan
-    worst_rate = grid_lrs[int(np.nanargmin(sgd_row))] if len(ok) else math.nan
-    if trained:
-        best = max(trained, key=val_accuracy.get)
-        worst = min(trained, key=val_accuracy.get)
-        choice = compare_accuracies(val_accuracy[best], val_accuracy[worst], n)
-        seven = (
-            f"at a sensible rate each, {len(trained)} of {len(val_accuracy)} trained; best minus "
-            f"worst ({best} minus {worst}): {choice.band()}"
-            + (" (a tie)" if choice.verdict == "tie" else " (apart, beyond the noise)")
-        )
-        rate_vs_choice = compare(rate_effect.diff, rate_effect.noise, choice.diff, choice.noise)
-        verdict = rate_vs_choice.verdict
-    else:
-        seven, verdict = "at these rates none of the seven trained", "better"
-    if len(trained) < len(val_accuracy):
-        seven += "; diverged: " + ", ".join(
-            f"{name} (lr {rates[name]:g})" for name in val_accuracy if name not in trained
-        )
-    mattered = {
-        "better": "the rate mattered more than the choice of optimizer",
-        "tie": "the rate's effect and the choice's could not be told apart (a tie)",
-        "worse": "here the choice of optimizer mattered more than the rate",
-    }[verdict]
-    batches = list(largest)
-    growth = " and ".join(
-        f"{largest[b2] / largest[b1]:.2g}x" for b1, b2 in itertools.pairwise(batches)
-    )
-    per_b = " / ".join(map(str, batches))
-    rows = [
-        (
-            "Which optimizer?",
-            '"depends on the model and the task"',
-            f"{seven}; one optimizer (SGD, batch {batches[0]}) from its worst rate that "
-            f"trained, {worst_rate:g}, to its best, {best_rate:g} "
-            f"({best_rate / worst_rate:.3g}× apart): {rate_effect.band()}"
-            + (", or divergence" if np.isnan(sgd_row).any() else ""),
-            f"{mattered}: start with Adam(W) (here at {rates['adam']:g}: "
-            f"{shown(val_accuracy['adam'])}), and tune the rate before switching optimizer.",
-        ),
-        (
-            "Which learning rate?",
-            '"too small is slow, too large unstable"',
-            f"the finder suggested {finder_lr:.2g} for {chosen} in 100 batches; training at it: "
-            f"{shown(finder_accuracy)}; over the seven, compared with section 3's rate, the "
-            f"suggestion ended {tally(suggestions)} (a tie: inside ±2σ on {n} images)",
-            "run the finder, start at its suggestion, refine on validation; at 10× the rate, "
-            f"cosine minus constant (validation loss) was {settle.text(1.0, '', 3)}.",
-        ),
-        (
-            "Which batch size?",
-            '"larger is faster but may overfit"',
-            "epochs took "
-            + " / ".join(f"{epoch_ms[b]:.0f}" if b in epoch_ms else "-" for b in batches)
-            + f" ms at B = {per_b}; the largest rate that trained (median of 3 seeds): "
-            + " / ".join(f"{largest[b]:.2g}" for b in batches)
-            + f", growing {growth} per 4× batch",
-            "as large as runs fast on your hardware; scale the rate with B while it is far "
-            "below the limit, and by less near it, where the limit grows more slowly than B.",
-        ),
-        (
-            "Do larger batches overfit more?",
-            "yes",
-            "train–validation gap at the same 5 epochs, each batch size at its best rate: "
-            + " / ".join(f"{100 * m:+.1f} ± {100 * s:.1f}" for m, s in gaps.values())
-            + f" points at B = {per_b} (mean ± sample std over 3 fresh seeds)",
-            ("yes, here" if gap_change.verdict == "better" else "not here")
-            + f": the gap at B = {batches[-1]} minus B = {batches[0]} was "
-            f"{gap_change.band()}, "
-            + {"better": "it grew", "worse": "it shrank", "tie": "a tie"}.get(
-                gap_change.verdict, gap_change.verdict
-            )
-            + ".",
-        ),
-    ]
-    header = ("question", "the source article says", "measured here", "so")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return text

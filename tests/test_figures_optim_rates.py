@@ -1,0 +1,103 @@
+"""labkit.figures.optim_rates: notebook 02's finder and schedule figures draw the data given,
+the lesson's schedules map onto TrainConfig, an optimizer's state is compared in full, and the
+verdicts follow the numbers with their noise."""
+
+import math
+
+import numpy as np
+import torch
+from test_figures_optimizers import _history
+
+from labkit.figures import optim_rates as figs
+from labkit.optim import LRFinderResult, schedule_factor
+from labkit.train import TrainConfig
+
+
+def test_finder_and_schedules_figures_draw_the_data_given():
+    lrs = list(np.geomspace(1e-4, 1, 30))
+    finds = {
+        n: LRFinderResult(lrs, list(np.linspace(2.3, 0.5, 30)), lrs[10]) for n in ("sgd", "adam")
+    }
+    fig = figs.finder_figure(finds, "adam")
+    one, all_ = fig.axes
+    assert len(one.lines) == 3 and len(all_.lines) == 4  # curve, lowest, suggestion; 2 each
+
+    factors = {"constant": np.ones(20), "cosine": np.linspace(1, 0, 20)}
+    hist = {(n, b): _history([0.5, 0.6]) for n in factors for b in (0.1, 1.0)}
+    fig = figs.schedules_figure(factors, hist, steps_per_epoch=10, optimizer="sgd")
+    assert len(fig.axes) == 3 and all(len(ax.lines) == 2 for ax in fig.axes)
+    assert fig.axes[2].get_title() == "sgd, base lr 1"
+
+
+def test_suggestion_table_reports_divergence_and_ties():
+    lrs = list(np.geomspace(1e-4, 1, 30))
+    finds = {n: LRFinderResult(lrs, list(np.linspace(2.3, 0.5, 30)), lrs[10]) for n in ("a", "b")}
+    text, versus = figs.suggestion_table(
+        finds, {"a": 0.97, "b": math.nan}, {"a": 0.96, "b": 0.9}, {"a": 0.1, "b": 0.1}, 180
+    )
+    assert versus["a"].verdict == "tie" and versus["b"].verdict == "worse"
+    assert "better in 0, worse in 1, tied in 1 of 2 cases" in text
+
+
+def test_finder_table_says_on_which_side_sgds_suggestion_lies():
+    def at(lr):
+        return LRFinderResult([1e-4, lr, 1.0], [2.3, 1.0, 0.5], lr)
+
+    left = figs.finder_table(
+        {"sgd": at(1e-3), "momentum": at(1e-2), "adam": at(1e-3)},
+        dict.fromkeys(("sgd", "momentum", "adam"), 0.05),
+    )
+    assert "1.0 decades left of momentum's, at adam's" in left
+    assert "0 of 3 suggestions lie above" in left
+    right = figs.finder_table(
+        {"sgd": at(0.1), "momentum": at(1e-2), "adam": at(1e-3)},
+        dict.fromkeys(("sgd", "momentum", "adam"), 0.05),
+    )
+    assert "1.0 decades right of momentum's, 2.0 decades right of adam's" in right
+
+
+def test_schedule_report_compares_losses_with_their_noise():
+    rng = np.random.default_rng(0)
+    base = rng.exponential(0.2, 180)
+    losses = {
+        ("constant", 0.1): base,
+        ("cosine", 0.1): base * 0.5,  # clearly lower
+        ("warmup_cosine", 0.1): base * 0.52,
+        ("step", 0.1): None,
+    }
+    accuracy = {k: (math.nan if v is None else 0.95) for k, v in losses.items()}
+    text, verdicts = figs.schedule_report(losses, accuracy, 180)
+    assert verdicts["cosine", "constant", 0.1].verdict == "better"  # lower loss
+    assert verdicts["warmup_cosine", "cosine", 0.1].verdict == "tie"
+    assert verdicts["step", "constant", 0.1].verdict == "worse"  # diverged
+    assert "at lr 0.1 " in text and ": a tie" in text and "diverged" in text
+
+
+def test_schedule_fields_make_a_valid_config_and_warm_up_for_a_tenth():
+    assert figs.SCHEDULES == ("constant", "step", "cosine", "warmup_cosine")
+    assert figs.schedule_fields("warmup_cosine", 200) == {"schedule": "cosine", "warmup_steps": 20}
+    assert figs.schedule_fields("warmup_cosine", 5)["warmup_steps"] == 1  # at least one step
+    for name in figs.SCHEDULES:
+        fields = figs.schedule_fields(name, 200)
+        TrainConfig(**fields)  # each is a schedule TrainConfig accepts
+        factor = schedule_factor(fields["schedule"], 200, warmup_steps=fields["warmup_steps"])
+        assert 0 < factor(0) <= 1
+    drops = figs.step_drops_line(np.array([schedule_factor("step", 200)(t) for t in range(200)]))
+    assert (
+        drops
+        == "step: the rate drops 10x at steps [67, 134] of 200, so it ends at 0.01x the base rate"
+    )
+
+
+def test_same_state_compares_settings_and_every_tensor():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([w], lr=1e-3)
+    w.grad = torch.ones(3)
+    opt.step()
+    saved = {"state": {0: {k: v.clone() for k, v in opt.state_dict()["state"][0].items()}},
+             "param_groups": opt.state_dict()["param_groups"]}  # fmt: skip
+    assert figs.same_state(saved, opt.state_dict())
+    opt.step()  # one more step: m, v and the step count move
+    assert not figs.same_state(saved, opt.state_dict())
+    other = torch.optim.Adam([w], lr=1e-2).state_dict()
+    assert not figs.same_state(other, torch.optim.Adam([w], lr=1e-3).state_dict())
