@@ -52,7 +52,7 @@ format: $(STAMP)
 # The whole suite, on TEST_JOBS workers (each test module, and each notebook under nbval,
 # stays on one). pytest exits non-zero (5) when it collects nothing, so an empty run fails.
 test: lint
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadscope tests notebooks $(NBVAL)
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadscope --durations=15 tests notebooks $(NBVAL)
 
 # The edit-test loop: lint and the unit tests, no notebooks, kernels, browsers or servers.
 check: lint
@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/compress.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf runs .pytest_cache book/_build

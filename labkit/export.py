@@ -6,6 +6,8 @@ it with `onnx.checker`, and refuses to leave a file behind whose answers differ 
 PyTorch's: the parity gate runs ONNX Runtime and the model on fresh inputs at several batch
 sizes. `ort_session` opens a file with explicit threads and graph optimization level, and
 `ort_predictor` turns a session into a function of a batch, for `labkit.bench.latency`.
+`data_metadata` gives what a server needs besides the file (class names, the standardization
+statistics), to store with `export_onnx(..., metadata=...)` and read back with `read_metadata`.
 
 `export_litert` writes the same model as a LiteRT (TensorFlow Lite) flatbuffer with
 litert-torch, for phones and microcontrollers, behind the same parity gate, optionally with
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.data import Data
 from labkit.validate import ConfigError, check_choice, check_int
 
 INPUT, OUTPUT = "inputs", "logits"
@@ -125,11 +128,34 @@ def export_onnx(
     return path
 
 
+def data_metadata(data: Data, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """What a served model needs besides its file: the class names (the labels' digits as
+    text unless `class_names` names them) and the per-feature mean and std the inputs were
+    standardized with, so a server computes (raw − mean) / std before calling the model.
+    JSON-serialisable, for `export_onnx(..., metadata=data_metadata(data))`."""
+    names = [str(c) for c in range(data.classes)] if class_names is None else list(class_names)
+    if len(names) != data.classes or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"class_names must be {data.classes} strings; got {class_names!r}")
+    return {
+        "classes": names,
+        "mean": [float(v) for v in data.mean.flatten()],
+        "std": [float(v) for v in data.std.flatten()],
+    }
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata properties `export_onnx` stored, decoded from JSON."""
+    """The metadata properties `export_onnx` stored, decoded from JSON; entries other tools
+    wrote as plain text (ONNX Runtime's quantizer marks its files so) are kept as text."""
     session = ort_session(path)
     stored = session.get_modelmeta().custom_metadata_map
-    return {key: json.loads(value) for key, value in stored.items()}
+    return {key: _json_or_text(value) for key, value in stored.items()}
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def check_parity(
@@ -186,13 +212,17 @@ def ort_session(
     threads: int | None = None,
     optimization: str = "all",
     providers: Sequence[str] | None = None,
+    save_optimized: str | os.PathLike | None = None,
 ) -> Any:
     """An ONNX Runtime `InferenceSession` for `path` with `threads` intra-op threads (None:
     ONNX Runtime's choice) and a graph optimization level from OPT_LEVELS. Providers default
-    to CUDA when this onnxruntime build has it, else CPU."""
+    to CUDA when this onnxruntime build has it, else CPU. `save_optimized` writes the graph
+    as ONNX Runtime rewrote it (fused operators, at "all" a layout for this CPU), to read."""
     import onnxruntime as ort
 
     check_choice("optimization", optimization, OPT_LEVELS)
+    if save_optimized is not None and not Path(save_optimized).parent.is_dir():
+        raise FileNotFoundError(f"folder {Path(save_optimized).parent} does not exist")
     options = ort.SessionOptions()
     options.graph_optimization_level = {
         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -204,6 +234,8 @@ def ort_session(
         options.intra_op_num_threads = check_int("threads", threads, minimum=1)
         options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
+    if save_optimized is not None:
+        options.optimized_model_filepath = str(save_optimized)
     if providers is None:
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
@@ -213,13 +245,20 @@ def ort_session(
 
 
 def ort_predictor(session: Any) -> Callable[[Any], np.ndarray]:
-    """A function of one batch (array or tensor, (B, F)) returning the first output."""
-    name = session.get_inputs()[0].name
+    """A function of one batch (array or tensor, (B, F)) returning the first output. At
+    batch 1 a call costs microseconds, so it does only what each call needs: no copy of an
+    input that is already contiguous float32, the output named, the run options made once."""
+    import onnxruntime as ort
+
+    name, outputs = session.get_inputs()[0].name, [session.get_outputs()[0].name]
+    options = ort.RunOptions()  # made once: passing None makes a fresh one on every call
 
     def run(x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
             x = x.numpy()
-        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
+            x = np.ascontiguousarray(x, dtype=np.float32)  # lists, float64, strided views
+        return session.run(outputs, {name: x}, options)[0]
 
     return run
 
@@ -233,6 +272,7 @@ def export_litert(
     atol: float = 1e-4,
     min_agreement: float = 0.97,
     check_batches: Sequence[int] = PARITY_BATCHES,
+    check_inputs: torch.Tensor | None = None,
 ) -> Path:
     """Convert `model` (in eval mode) to a LiteRT flatbuffer at `path` (`.tflite`) with
     litert-torch, no TensorFlow needed. The graph is traced at the example's batch size; the
@@ -241,13 +281,15 @@ def export_litert(
     `quantization='dynamic_int8'` stores the weights as int8 per channel (about 4x smaller),
     activations quantized at run time. Kept only if the interpreter matches PyTorch: within
     `atol` (fp32), or in top-1 class on at least `min_agreement` of the rows (int8), at each
-    of `check_batches`; otherwise deleted, and `ParityError` (or ValueError: a batch size
-    the file cannot run)."""
+    of `check_batches` (or on `check_inputs`, real rows: an int8 model's near-ties on random
+    inputs say little about the inputs it will serve); otherwise deleted, and `ParityError`
+    (or ValueError: a batch size the file cannot run)."""
     check_choice("quantization", quantization, LITERT_QUANTIZATION)
     _check_export_args(model, example, path)
     if Path(path).suffix != ".tflite":
         raise ConfigError(f"a LiteRT file ends in .tflite; got {Path(path).name!r}")
-    with quiet_exporter(), _quiet_native_output():
+    # Its progress lines go through rich, which in Jupyter displays them past any redirect.
+    with quiet_exporter(), _quiet_native_output(), _environ(LITERT_TORCH_SHOW_PROGRESS="n"):
         litert_torch = _require_litert()  # its import logs about GPU kernels a CPU lacks
         config = None
         if quantization == "dynamic_int8":
@@ -257,11 +299,9 @@ def export_litert(
         converted = litert_torch.convert(model, (example,), quant_config=config)
         converted.export(str(path))
     try:
-        if quantization == "none":
-            check_parity(model, path, example.shape[1], atol=atol, batches=check_batches)
-        else:
-            check_parity(model, path, example.shape[1], min_agreement=min_agreement,
-                         batches=check_batches)  # fmt: skip
+        gate = {"min_agreement": min_agreement} if quantization != "none" else {"atol": atol}
+        check_parity(model, path, example.shape[1], batches=check_batches, inputs=check_inputs,
+                     **gate)  # fmt: skip
     except (ParityError, ValueError):
         Path(path).unlink()
         raise
@@ -283,7 +323,7 @@ def litert_predictor(path: str | os.PathLike, *, threads: int | None = None) -> 
         interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
-    shape = list(interpreter.get_input_details()[0]["shape"])
+    shape = [int(d) for d in interpreter.get_input_details()[0]["shape"]]
 
     def run(x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
@@ -315,6 +355,21 @@ def _require_litert() -> Any:
     except ImportError as error:
         raise ImportError(LITERT_MISSING) from error
     return litert_torch
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the block, then restore them as they were."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager

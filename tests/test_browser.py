@@ -343,3 +343,117 @@ def test_generalization_regularization_sliders_reach_the_train_button(lab, brows
     output = _press(page, "def train_with_widgets", "Train", "regularized")
     assert "no regularization" in output.text_content()
     page.close()
+
+
+def test_pruning_widgets_change_what_the_prune_button_draws(lab, browser):
+    page = _open_and_run_all(browser, lab, "07_pruning.ipynb")
+    checks = _cell_text(page, "assert same_mask and masks_hold")
+    assert "all checks passed" in checks, checks
+
+    first = _press(page, "def prune_with_widgets", "Prune", "as fast as dense")
+    assert "unstructured, global, 90 %" in first.text_content()
+    _until(bool, lambda: (first.evaluate(IMAGES), _state(page)["status"], ""), "the first plot")
+    before = first.evaluate(IMAGES)
+
+    controls = _cell(page, "sparsity_slider = widgets.SelectionSlider(")
+    slider = controls.locator(".widget-hslider", has_text="sparsity")
+    slider.locator(".widget-readout").filter(has_text="90 %").wait_for(timeout=60_000)
+    slider.locator(".noUi-handle").focus()
+    page.keyboard.press("ArrowLeft")  # one stop down, as a learner does with the keyboard
+    slider.locator(".widget-readout").filter(has_text="85 %").wait_for(timeout=60_000)
+    controls.locator("button").filter(has_text=re.compile(r"^\s*structured\s*$")).click()
+
+    output = _press(page, "def prune_with_widgets", "Prune", "structured: 85 % of units removed")
+    assert "as fast as dense" in output.text_content()
+    _until(bool, lambda: (output.evaluate(IMAGES), _state(page)["status"], ""), "the new plot")
+    after = output.evaluate(IMAGES)
+    assert len(after) == 1 and after != before, "the button drew the same figure again"
+    page.close()
+
+
+def test_quantization_widgets_change_what_the_quantize_button_draws(lab, browser):
+    page = _open_and_run_all(browser, lab, "08_quantization.ipynb")
+    checks = _cell_text(page, "# The arithmetic: by hand = labkit = ONNX Runtime")
+    assert "all checks passed" in checks, checks
+
+    controls = _cell(page, "figs.QuantControls(")
+    bits = controls.locator(".widget-hslider", has_text="bits")
+    bits.locator(".widget-readout").filter(has_text="8").wait_for(timeout=60_000)
+    controls.locator(".widget-dropdown select").nth(0).select_option(label="asymmetric")
+    controls.locator(".widget-dropdown select").nth(1).select_option(label="per channel")
+    bits.locator(".noUi-handle").focus()
+    for _ in range(6):  # 8 -> 2 bits, one stop at a time, as a learner does with the keyboard
+        page.keyboard.press("ArrowLeft")
+    assert bits.locator(".widget-readout").text_content().strip() == "2"
+
+    def press(expect):
+        cell = _cell(page, "def quantize_with_widgets")
+        cell.locator("button", has_text="Quantize").click()
+        output = cell.locator(".jp-OutputArea-output").first
+
+        def read():
+            text = output.text_content() or ""
+            done = expect in text and "small MLP: QAT" in text and output.locator("img").count()
+            return done and text, _state(page)["status"], "Error" in text and text
+
+        text = _until(bool, read, f"pressing Quantize for {expect!r}")
+        return text, output.evaluate(IMAGES)
+
+    text, first = press("2 bits, asymmetric, per channel: layer 1's mean round-trip error")
+    assert "the wide MLP with every weight rounded so: val accuracy" in text, text
+    assert len(first) == 1, "one figure under the button"
+    # Two stops up, to 4 bits: the figure and the numbers follow the widgets.
+    bits.locator(".noUi-handle").focus()
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")
+    text, second = press("4 bits, asymmetric, per channel: layer 1's mean round-trip error")
+    assert "2 bits" not in text, text
+    assert len(second) == 1 and second != first, "the figure was not redrawn for the new setting"
+    page.close()
+
+
+def test_distillation_temperature_slider_reaches_the_train_button_and_redraws(lab, browser):
+    page = _open_and_run_all(browser, lab, "09_distillation.ipynb")
+    checks = _cell_text(page, "# Claims that hold at any settings")
+    assert "all checks passed" in checks, checks
+    controls = _cell(page, "temperature_slider = widgets.SelectionSlider(")
+    slider = controls.locator(".widget-hslider", has_text="temperature T")
+    readout = slider.locator(".widget-readout")
+    readout.filter(has_text=re.compile(r"\d")).wait_for(timeout=60_000)
+    assert readout.text_content().strip() == "4"  # the parameter's value
+    seen = []
+    for expected in ("5", "8"):  # one stop up each time, as a learner does with the keyboard
+        _cell(page, "temperature_slider = widgets.SelectionSlider(")
+        slider.locator(".noUi-handle").focus()
+        page.keyboard.press("ArrowRight")
+        assert readout.text_content().strip() == expected
+        output = _press(page, "def train_with_widgets", "Train", f"T = {expected}, alpha = 0.9")
+        text = output.text_content()
+        assert f"T = {expected}, alpha = 0.9, seed 0: validation accuracy" in text, text
+        assert "(noise ±" in text and "Error" not in text
+        images = output.evaluate(IMAGES)
+        assert len(images) == 1, "one figure under the button, replaced on every press"
+        seen.append(images[0])
+    assert seen[0] != seen[1], "the soft targets drawn under the button did not change with T"
+    page.close()
+
+
+def test_export_compare_button_times_the_runtimes_with_the_widgets_settings(lab, browser):
+    page = _open_and_run_all(browser, lab, "10_export.ipynb")
+    checks = _cell_text(page, "# The files: one each")
+    assert "all checks passed" in checks, checks
+    assert "(target ≥ 2×: " in _cell_text(page, "target_ratios = figs.speedup_rounds(")
+
+    controls = _cell(page, "figs.ExportControls(")
+    selects = controls.locator(".widget-dropdown select")
+    selects.first.wait_for(state="visible", timeout=60_000)
+    selects.nth(0).select_option(label="disable")  # ONNX Runtime's optimization level
+    selects.nth(1).select_option(label="8")  # the larger batch
+
+    cell = _cell(page, "labkit.ui.run_button(")
+    output = _press(page, "labkit.ui.run_button(", "Compare", "target ≥ 2×")
+    text = output.text_content()
+    # The widgets' settings reached the kernel, and the figure was drawn for them
+    assert "'disable', 1 thread, batch 1 and 8: course MLP, ONNX Runtime fp32" in text, text
+    assert len(cell.locator(".jp-OutputArea-output img").all()) >= 1
+    page.close()

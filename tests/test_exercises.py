@@ -13,12 +13,16 @@ from labkit.exercises import (
     Result,
     _merge,
     check,
+    distillation,
     experiments,
+    export,
     generalization,
     gradient_descent,
     optimizers,
     pipeline,
     prompt,
+    pruning,
+    quantization,
     welcome,
 )
 from labkit.exercises.core import NotAttempted, Wrong, call
@@ -49,7 +53,18 @@ def test_placeholders_are_not_attempted_and_never_raise(name, answer):
 
 
 def test_exercises_are_the_notebook_modules_in_notebook_order():
-    modules = (welcome, gradient_descent, optimizers, pipeline, generalization, experiments)
+    modules = (
+        welcome,
+        gradient_descent,
+        optimizers,
+        pipeline,
+        generalization,
+        experiments,
+        pruning,
+        quantization,
+        distillation,
+        export,
+    )
     assert list(EXERCISES) == [name for m in modules for name in m.EXERCISES]
     assert all(EXERCISES[name] is e for name, e in pipeline.EXERCISES.items())
 

@@ -103,3 +103,74 @@ def test_litert_arguments_are_checked_and_a_missing_extra_says_how_to_install(
     monkeypatch.setitem(sys.modules, "litert_torch", None)  # as if not installed
     with pytest.raises(ImportError, match=r"labkit\[litert\]"):
         export.export_litert(mlp, torch.randn(4, 64), tmp_path / "m.tflite")
+
+
+def test_data_metadata_round_trips_so_a_server_needs_only_the_file(mlp, tmp_path):
+    data = labkit.load_digits(seed=0)
+    stored = export.data_metadata(data)
+    assert stored["classes"] == [str(d) for d in range(10)] and len(stored["mean"]) == 64
+    path = export.export_onnx(mlp, data.train.x[:2], tmp_path / "m.onnx", metadata=stored)
+    meta = export.read_metadata(path)
+    assert {k: meta[k] for k in stored} == stored  # exact: JSON keeps every float32 digit
+    # From the file alone: standardize raw pixels with the stored statistics, run, name.
+    mean, std = (torch.tensor(meta[k]) for k in ("mean", "std"))
+    raw = data.unstandardize(data.test.x[:50])
+    logits = export.ort_predictor(export.ort_session(path))((raw - mean) / std)
+    served = [meta["classes"][i] for i in logits.argmax(1)]
+    assert served == [str(int(i)) for i in mlp(data.test.x[:50]).argmax(1)]
+    named = export.data_metadata(data, class_names=[f"digit {d}" for d in range(10)])
+    assert named["classes"][3] == "digit 3"
+    with pytest.raises(labkit.ConfigError, match="class_names must be 10 strings"):
+        export.data_metadata(data, class_names=["a", "b"])
+
+
+def test_ort_session_saves_the_graph_it_optimized(mlp, tmp_path):
+    import onnx
+
+    path = export.export_onnx(mlp, torch.randn(2, 64), tmp_path / "m.onnx")
+    ops = {}
+    for level in ("disable", "extended"):
+        export.ort_session(path, optimization=level, save_optimized=tmp_path / f"{level}.onnx")
+        ops[level] = sorted(n.op_type for n in onnx.load(tmp_path / f"{level}.onnx").graph.node)
+    assert ops["disable"] == ["Gemm", "Gemm", "Relu"]
+    assert ops["extended"] == ["FusedGemm", "Gemm"]  # Gemm + Relu became one operator
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        export.ort_session(path, save_optimized=tmp_path / "missing" / "o.onnx")
+
+
+def test_metadata_survives_int8_quantization_beside_the_quantizers_own_notes(mlp, tmp_path):
+    from labkit.compress import quantize
+
+    stored = {"classes": ["a", "b"], "mean": [0.5]}
+    path = export.export_onnx(mlp, torch.randn(2, 64), tmp_path / "m.onnx", metadata=stored)
+    int8 = quantize.quantize_onnx_dynamic(path, tmp_path / "q.onnx")
+    meta = export.read_metadata(int8)
+    assert {k: meta[k] for k in stored} == stored
+    assert meta["onnx.quant.pre_process"] == "onnxruntime.quant"  # plain text, kept as text
+
+
+def test_litert_int8_gate_can_judge_on_real_rows_and_refuses_below_the_threshold(
+    mlp, tmp_path, monkeypatch
+):
+    rows = labkit.load_digits(seed=0).val.x[:40]
+    seen = []
+    original = export.check_parity
+    monkeypatch.setattr(export, "check_parity", lambda *a, **k: seen.append(k) or original(*a, **k))
+    with pytest.raises(export.ParityError, match=r"top-1 class on only .* \(min_agreement=1\.01\)"):
+        export.export_litert(mlp, torch.randn(2, 64), tmp_path / "q.tflite",
+                             quantization="dynamic_int8", min_agreement=1.01,
+                             check_inputs=rows)  # fmt: skip
+    assert seen[0]["inputs"] is rows and seen[0]["min_agreement"] == 1.01
+    assert not (tmp_path / "q.tflite").exists()
+
+
+def test_ort_predictor_takes_tensors_arrays_of_any_float_and_views(mlp, tmp_path):
+    import numpy as np
+
+    path = export.export_onnx(mlp, torch.randn(2, 64), tmp_path / "m.onnx")
+    run = export.ort_predictor(export.ort_session(path, threads=1))
+    x = torch.randn(6, 64)
+    expected = mlp(x).detach().numpy()
+    wide = np.repeat(x.numpy(), 2, axis=1)[:, ::2]  # a strided, non-contiguous view of x
+    for given in (x, x.numpy(), x.numpy().astype(np.float64), x.numpy().tolist(), wide):
+        assert np.allclose(run(given), expected, atol=1e-5)

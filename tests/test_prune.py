@@ -175,3 +175,34 @@ def test_prune_and_finetune_ends_at_the_sparsity_asked_and_beats_pruning_alone()
     assert not torch_prune.is_pruned(model)
     loss = lambda m: labkit.evaluate(m, data)["loss"]  # noqa: E731
     assert loss(model) < loss(pruned_only)
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.9])
+def test_the_sparse_predictor_computes_what_the_model_does(amount):
+    model = labkit.MLP(in_features=8, hidden=(32, 16), classes=3, activation="gelu").eval()
+    prune.magnitude_prune_(model, amount, scope="global")  # masks: their product is used
+    x = torch.randn(5, 8)
+    run = prune.sparse_predictor(model)
+    assert torch.allclose(run(x), model(x), atol=1e-6)
+    prune.make_permanent_(model)
+    assert torch.allclose(run(x), model(x), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(B, 8\)"):
+        run(torch.randn(5, 7))
+    with pytest.raises(TypeError, match="MLP"):
+        prune.sparse_predictor(labkit.SmallCNN())
+
+
+def test_the_sparse_predictor_multiplies_by_the_nonzeros_only(monkeypatch):
+    model = _mlp((64, 64))
+    prune.magnitude_prune_(model, 0.9, scope="layer")
+    run = prune.sparse_predictor(model)
+    seen, mm = [], torch.sparse.mm
+
+    def spy(a, b):
+        seen.append((a.layout, a.values().numel()))
+        return mm(a, b)
+
+    monkeypatch.setattr(torch.sparse, "mm", spy)
+    run(torch.randn(4, 8))
+    kept = [int((m.weight != 0).sum()) for m in prune.prunable_layers(model).values()]
+    assert seen == [(torch.sparse_csr, k) for k in kept]

@@ -147,3 +147,26 @@ def test_torchao_int8_and_quantization_aware_training_keep_the_mlp_working(train
     assert "Linear" in type(student.net[0]).__name__
     assert type(student.net[0].weight).__name__ != "Parameter"  # real int8 weights now
     assert labkit.evaluate(student, data.test)["accuracy"] > 0.9
+
+
+def test_dynamic_int8_leaves_convolutions_in_fp32_unless_asked(tmp_path):
+    import onnx
+
+    labkit.seed_everything(0)
+    cnn = labkit.SmallCNN(channels=(4, 8), hidden=16).eval()
+    path = export_onnx(cnn, torch.randn(4, 64), tmp_path / "cnn.onnx")
+    ops = {}
+    for convolutions in (False, True):
+        out = q.quantize_onnx_dynamic(path, tmp_path / f"{convolutions}.onnx",
+                                      convolutions=convolutions)  # fmt: skip
+        ops[convolutions] = {n.op_type for n in onnx.load(str(out)).graph.node}
+        check_parity(cnn, out, 64, min_agreement=0.9)
+    assert "Conv" in ops[False] and "ConvInteger" not in ops[False]
+    assert "ConvInteger" in ops[True] and "MatMulInteger" in ops[True]
+    with pytest.raises(labkit.ConfigError, match="convolutions"):
+        q.quantize_onnx_dynamic(path, tmp_path / "x.onnx", convolutions="yes")
+
+
+def test_qat_refuses_layers_whose_inputs_do_not_fill_whole_groups():
+    with pytest.raises(labkit.ConfigError, match=r"'net.2' has 16 inputs.*groups of 32"):
+        q.qat_prepare_(labkit.MLP(hidden=(16, 8)))

@@ -9,6 +9,8 @@ matmul is as dense as before (and the state_dict holds two tensors per layer).
 Structured pruning (`prune_units`) ranks the hidden units (MLP) or channels (CNN) by the
 norm of their incoming weights and returns a genuinely smaller dense model of the same
 class, with the next layer's inputs cut to match: fewer multiply-adds, really faster.
+`sparse_predictor` runs an MLP's pruned weights as compressed sparse rows with sparse
+kernels instead: the other way zeros can pay, at high sparsity and on large batches.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from labkit.data import Split
-from labkit.models import MLP, SmallCNN
+from labkit.models import MLP, SmallCNN, check_rows
 from labkit.train import History, TrainConfig, fit
 from labkit.validate import ConfigError, check_choice, check_float, check_int
 
@@ -128,6 +130,35 @@ def sparse_bytes(model: nn.Module) -> int:
         if name.rsplit(".", 1)[-1] not in ("weight", "weight_orig"):
             total += p.numel() * p.element_size()  # biases stay dense
     return total
+
+
+def sparse_predictor(model: MLP) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An MLP as a function that multiplies by its weights stored as compressed sparse rows
+    (`torch.sparse.mm`), skipping the zeros: the same outputs as `model` (to float rounding),
+    computed in eval mode without autograd. It holds a snapshot of the weights as they are
+    now (masks applied), so train or prune again and build a new one."""
+    if not isinstance(model, MLP):
+        raise TypeError(f"sparse_predictor works on labkit's MLP; got {type(model).__name__}")
+    model.eval()
+    steps: list[tuple[torch.Tensor, torch.Tensor] | nn.Module] = []
+    for layer in model.net:
+        if isinstance(layer, nn.Linear):
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                weight = layer.weight.detach().to_sparse_csr()  # (out, in)
+            steps.append((weight, layer.bias.detach()[:, None]))  # bias (out, 1)
+        else:
+            steps.append(layer)  # an activation (or dropout, off in eval): elementwise
+
+    @torch.inference_mode()
+    def run(x: torch.Tensor) -> torch.Tensor:
+        check_rows(model, x, model.hparams["in_features"])
+        h = x.T  # (F, B): sparse @ dense keeps the sparse matrix on the left
+        for step in steps:
+            h = torch.sparse.mm(step[0], h) + step[1] if isinstance(step, tuple) else step(h)
+        return h.T  # (B, classes)
+
+    return run
 
 
 def prune_units(model: nn.Module, fraction: float, *, norm: Literal[1, 2] = 2) -> nn.Module:

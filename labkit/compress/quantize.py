@@ -29,10 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.validate import ConfigError, check_choice, check_int
+from labkit.validate import ConfigError, check_bool, check_choice, check_int
 
 BITS = range(2, 17)  # integer widths the arithmetic supports
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+QAT_GROUP = 32  # torchao's QAT: weights share one scale per group of this many inputs
 
 
 def check_bits(bits: int) -> int:
@@ -114,20 +115,26 @@ def round_trip_error(
 
 
 def quantize_onnx_dynamic(
-    source: str | os.PathLike, target: str | os.PathLike, *, per_channel: bool = False
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    per_channel: bool = False,
+    convolutions: bool = False,
 ) -> Path:
     """int8 weights, activations quantized at run time from each batch's own range
     (MatMulInteger): no calibration data needed. Good for MLPs and transformers; slow for
-    convolutions (ConvInteger), which this therefore leaves in fp32."""
+    convolutions (ConvInteger), which this therefore leaves in fp32 unless `convolutions`
+    (to measure that slowdown)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    ops = ["MatMul", "Gemm", *(["Conv"] if check_bool("convolutions", convolutions) else [])]
     with _preprocessed(source) as prepared, _quiet():
         quantize_dynamic(
             prepared,
             str(target),
             per_channel=per_channel,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=ops,
         )
     return Path(target)
 
@@ -200,16 +207,27 @@ def quantize_torchao_(model: nn.Module) -> nn.Module:
     eager PyTorch (slower than fp32 there unless `torch.compile`d) and does not export to
     ONNX: use it to measure accuracy and size on the PyTorch side."""
     quantize_, configs = _torchao()
-    quantize_(model, configs["int8"]())
+    with _torchao_quiet():
+        quantize_(model, configs["int8"]())
     return model
 
 
 def qat_prepare_(model: nn.Module) -> nn.Module:
     """Quantization-aware training, step 1, in place: every Linear gets fake-quantized
     int8 weights (symmetric, per group of 32) and activations (asymmetric, per row), so
-    training sees the rounding and learns weights that survive it. Train as usual after."""
+    training sees the rounding and learns weights that survive it. Train as usual after.
+    Every Linear's in_features must be a multiple of the group size, QAT_GROUP."""
+    for name, layer in model.named_modules():
+        if isinstance(layer, nn.Linear) and layer.in_features % QAT_GROUP:
+            raise ConfigError(
+                f"layer {name!r} has {layer.in_features} inputs: QAT quantizes weights in groups "
+                f"of {QAT_GROUP}, so every Linear layer needs a multiple of {QAT_GROUP} inputs"
+            )
     quantize_, configs = _torchao()
-    quantize_(model, configs["qat"](configs["qat_base"](weight_dtype=torch.int8), step="prepare"))
+    with _torchao_quiet():
+        quantize_(
+            model, configs["qat"](configs["qat_base"](weight_dtype=torch.int8), step="prepare")
+        )
     return model
 
 
@@ -217,7 +235,10 @@ def qat_convert_(model: nn.Module) -> nn.Module:
     """Quantization-aware training, step 2, in place: replace the fake quantization by
     real int8 weights with the same grid."""
     quantize_, configs = _torchao()
-    quantize_(model, configs["qat"](configs["qat_base"](weight_dtype=torch.int8), step="convert"))
+    with _torchao_quiet():
+        quantize_(
+            model, configs["qat"](configs["qat_base"](weight_dtype=torch.int8), step="convert")
+        )
     return model
 
 
@@ -255,22 +276,29 @@ def _quiet() -> Iterator[None]:
         root.setLevel(before)
 
 
-def _torchao() -> tuple[Any, dict[str, Any]]:
-    # torchao logs "Failed to load …" for GPU kernels a CPU build lacks; harmless.
+@contextlib.contextmanager
+def _torchao_quiet() -> Iterator[None]:
+    # torchao logs "Failed to load …" for GPU kernels a CPU build lacks, and torch's pytree
+    # warns about enums torchao registers (on import, and on a config's first use): harmless.
     noisy = [logging.getLogger(n) for n in ("torchao", "torch.utils._pytree")]
     levels = [lg.level for lg in noisy]
     for lg in noisy:
         lg.setLevel(logging.ERROR)
     try:
+        yield
+    finally:
+        for lg, level in zip(noisy, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _torchao() -> tuple[Any, dict[str, Any]]:
+    with _torchao_quiet():
         from torchao.quantization import (
             Int8DynamicActivationInt8WeightConfig,
             Int8DynamicActivationIntxWeightConfig,
             quantize_,
         )
         from torchao.quantization.qat import QATConfig
-    finally:
-        for lg, level in zip(noisy, levels, strict=True):
-            lg.setLevel(level)
     configs = {
         "int8": Int8DynamicActivationInt8WeightConfig,
         "qat": QATConfig,

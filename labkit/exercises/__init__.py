@@ -14,7 +14,7 @@ unknown names raise ConfigError listing the known ones. Nothing here imports sci
 Each notebook's exercises live in their own module, merged here into `EXERCISES` in
 notebook order: `welcome` (00), `gradient_descent` (01), `optimizers` (02),
 `pipeline` (03), `generalization` (04), `experiments` (05), `pruning` (07),
-`quantization` (08), `distillation` (09); `core` holds the shared types, `grade`
+`quantization` (08), `distillation` (09), `export` (10); `core` holds the shared types, `grade`
 and the helpers. To add a later notebook's exercises, write `labkit/exercises/<topic>.py`
 with a dict `EXERCISES` of `Exercise`s keyed by name, and add the module to `_NOTEBOOKS`
 below; a name defined twice, or keyed under another name, raises at import. Each checker
@@ -34,6 +34,7 @@ from typing import Any
 from labkit.exercises import (
     distillation,
     experiments,
+    export,
     generalization,
     gradient_descent,
     optimizers,
@@ -57,7 +58,7 @@ __all__ = [
     "prompt",
 ]
 
-# in notebook order (00, 01, 02, 03, 04, 05, 07, 08, 09): the order names are listed to learners
+# in notebook order (00, 01, 02, 03, 04, 05, 07, 08, 09, 10): the order names are listed to learners
 _NOTEBOOKS = (
     welcome,
     gradient_descent,
@@ -68,6 +69,7 @@ _NOTEBOOKS = (
     pruning,
     quantization,
     distillation,
+    export,
 )
 
 

@@ -1,0 +1,194 @@
+"""Notebook 10 (export): its controls, the latency figure and the computed verdicts.
+
+`ExportControls` holds the widgets of the latency comparison (ONNX Runtime's graph
+optimization level, the threads, the larger batch). A speed ratio between two runtimes comes
+with its spread: `speedup_rounds` times both, interleaved, in several rounds, and
+`speed_sentence` calls it a tie unless every round agrees by more than a margin, since a
+shared machine moves single timings that much. `latency_figure` draws the median latency of
+each runtime from a `labkit.bench.comparison_table`, and `choice_report` says, from those
+numbers, which runtime and format to pick where.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from labkit import bench
+from labkit.export import OPT_LEVELS
+from labkit.validate import ConfigError, check_choice, check_int
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BATCHES = (2, 8, 16, 32, 64, 128, 256, 360)  # larger batches to time beside batch 1
+TIE_MARGIN = 0.05  # speed differences under 5 % are ties: a shared machine moves them that much
+
+
+def check_batch(batch: Any, rows: int = 360) -> int:
+    """The larger batch timed beside batch 1: from 2 to `rows` (the test rows)."""
+    if check_int("batch", batch, minimum=2) > rows:
+        raise ConfigError(f"batch must be at most {rows}, the test rows; got {batch!r}")
+    return batch
+
+
+def check_threads(threads: Any) -> int:
+    """CPU threads for timing: from 1 to the cores of this machine."""
+    cores = os.cpu_count() or 1
+    if check_int("threads", threads, minimum=1) > cores:
+        raise ConfigError(f"threads must be at most {cores}, the CPU cores here; got {threads!r}")
+    return threads
+
+
+class ExportControls:
+    """The latency comparison's widgets; `values()` returns {'optimization', 'threads',
+    'batch'}."""
+
+    def __init__(self, optimization: str = "all", threads: int = 1, batch: int = 64) -> None:
+        import ipywidgets as w
+
+        check_choice("optimization", optimization, OPT_LEVELS)
+        check_threads(threads)
+        check_batch(batch)
+        style = {"description_width": "110px"}
+        self.optimization = w.Dropdown(
+            options=OPT_LEVELS, value=optimization, description="ORT optimization", style=style
+        )
+        self.threads = w.IntSlider(
+            value=threads, min=1, max=os.cpu_count() or 1, description="threads", style=style,
+            continuous_update=False,
+        )  # fmt: skip
+        self.batch = w.Dropdown(
+            options=sorted(set(BATCHES) | {batch}), value=batch, description="larger batch",
+            style=style,
+        )  # fmt: skip
+        self.box = w.VBox([self.optimization, self.threads, self.batch])
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "optimization": str(self.optimization.value),
+            "threads": int(self.threads.value),
+            "batch": int(self.batch.value),
+        }
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def speedup_rounds(
+    baseline: Callable[[Any], Any],
+    others: Mapping[str, Callable[[Any], Any]],
+    x: Any,
+    *,
+    rounds: int = 5,
+    repeats: int = 40,
+    num_threads: int | None = None,
+) -> dict[str, list[float]]:
+    """baseline p50 / other p50 on batch `x` for each of `others`, once per round: each round
+    times them all, interleaved, in an order that rotates, so the rounds show how much a
+    ratio moves on this machine."""
+    check_int("rounds", rounds, minimum=2)
+    names = ["baseline", *others]
+    runs = {"baseline": baseline, **others}
+    ratios: dict[str, list[float]] = {name: [] for name in others}
+    for i in range(rounds):
+        order = names[i % len(names) :] + names[: i % len(names)]
+        timed = bench.compare_latency({n: runs[n] for n in order}, x, warmup=3, repeats=repeats,
+                                      rounds=1, num_threads=num_threads)  # fmt: skip
+        for name in others:
+            ratios[name].append(timed["baseline"].p50_ms / timed[name].p50_ms)
+    return ratios
+
+
+def speed_verdict(ratios: Sequence[float], margin: float = TIE_MARGIN) -> str:
+    """'faster' when every round found it more than `margin` faster, 'slower' when every
+    round found it more than `margin` slower, else 'tie'."""
+    if min(ratios) > 1 + margin:
+        return "faster"
+    if max(ratios) < 1 / (1 + margin):
+        return "slower"
+    return "tie"
+
+
+def ratio_words(ratio: float) -> str:
+    """'2.1× faster' or '1.6× slower' for a speed ratio (baseline time / this time)."""
+    return f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
+
+
+def comparison(ratio: float, margin: float = TIE_MARGIN) -> str:
+    """'2.10× faster than', '1.30× slower than', or 'about as fast as (within 5 %)' for a
+    ratio within `margin` of 1: one measurement, so a small difference is called a tie."""
+    if abs(ratio - 1) <= margin:
+        return f"about as fast as (within {margin:.0%})"
+    return f"{ratio_words(ratio)} than"
+
+
+def speed_sentence(name: str, baseline: str, ratios: Sequence[float], batch: int) -> str:
+    """One line: the median ratio, its range over the rounds, and the verdict."""
+    median = float(np.median(ratios))
+    spread = f"{min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} rounds"
+    if speed_verdict(ratios) == "tie":
+        return (f"{name} vs {baseline} at batch {batch}: {median:.2f}× ({spread}): a tie, the "
+                f"rounds disagree or differ by less than {TIE_MARGIN:.0%}")  # fmt: skip
+    return f"{name} is {ratio_words(median)} than {baseline} at batch {batch} ({spread})"
+
+
+def target_line(what: str, value: float, target: float, ratios: Sequence[float] = ()) -> str:
+    """'what: 2.31× (target ≥ 2×: met)', with the rounds' range when given; a miss says so."""
+    spread = f", {min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} rounds" if ratios else ""
+    verdict = "met" if value >= target else "MISSED at these settings"
+    return f"{what}: {value:.2f}×{spread} (target ≥ {target:g}×: {verdict})"
+
+
+def ops_table(graphs: Mapping[str, Mapping[str, int]]) -> str:
+    """Operator counts per graph (e.g. per optimization level), one line each."""
+    width = max(len(name) for name in graphs)
+    lines = []
+    for name, ops in graphs.items():
+        counted = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in sorted(ops.items()))
+        lines.append(f"{name:{width}s}  {sum(ops.values()):2d} nodes: {counted}")
+    return "\n".join(lines)
+
+
+def latency_figure(table: pd.DataFrame, batches: Sequence[int]) -> Figure:
+    """Median latency per runtime (rows of `table`, a comparison_table, or several stacked
+    with a (model, runtime) index), one panel per batch size, on a log scale; each bar is
+    labelled with its speed ratio to the first row of its model."""
+    fig = Figure(figsize=(5 * len(batches), 0.45 * len(table) + 1.4), layout="constrained")
+    axes = fig.subplots(1, len(batches), sharey=True, squeeze=False)[0]
+    labels = [" · ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in table.index]
+    groups = [i[0] if isinstance(i, tuple) else "" for i in table.index]
+    colors = {g: f"C{k}" for k, g in enumerate(dict.fromkeys(groups))}
+    y = np.arange(len(table))[::-1]
+    for ax, b in zip(axes, batches, strict=True):
+        p50 = table[f"p50_b{b}_ms"].to_numpy()
+        ax.barh(y, p50, color=[colors[g] for g in groups])
+        for yi, value, ratio in zip(y, p50, table[f"speedup_b{b}"], strict=True):
+            ax.text(value, yi, f" {value:.3g} ms ({ratio:.2f}×)", va="center", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlim(p50.min() / 2, p50.max() * 12)
+        ax.set_title(f"batch {b}")
+        ax.set_xlabel("median ms per call (log scale)")
+    axes[0].set_yticks(y, labels)
+    fig.suptitle("latency of each runtime (×: speed against PyTorch eager, same model)")
+    return fig
+
+
+def choice_report(table: pd.DataFrame, model: str, batch: int) -> str:
+    """When to pick ONNX Runtime or LiteRT for `model`, from its rows of `table` (a
+    (model, runtime)-indexed stack of comparison tables): bytes, and speed at each batch."""
+    rows = table.loc[model]
+    onnx, litert = rows.loc["ORT fp32"], rows.loc["LiteRT fp32"]
+    lines = [f"{model}: the LiteRT file is {litert.bytes / 1e3:,.1f} kB, the ONNX file "
+             f"{onnx.bytes / 1e3:,.1f} kB (the same fp32 weights; the rest is graph and "
+             "format)"]  # fmt: skip
+    for b in (1, batch):
+        ratio = onnx[f"p50_b{b}_ms"] / litert[f"p50_b{b}_ms"]
+        lines.append(f"at batch {b}: LiteRT {litert[f'p50_b{b}_ms']:.3g} ms, ONNX Runtime "
+                     f"{onnx[f'p50_b{b}_ms']:.3g} ms: LiteRT is {comparison(ratio)} "
+                     "ONNX Runtime")  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""Notebook 10's controls, figure and computed verdicts (labkit.figures.export)."""
+
+import os
+import time
+
+import pandas as pd
+import pytest
+
+from labkit.figures import export as figs
+from labkit.validate import ConfigError
+
+
+def test_the_checks_name_the_parameter_and_its_limits():
+    assert figs.check_batch(2) == 2 and figs.check_batch(360) == 360
+    with pytest.raises(ConfigError, match="batch must be an integer >= 2"):
+        figs.check_batch(1)
+    with pytest.raises(ConfigError, match="batch must be at most 360, the test rows"):
+        figs.check_batch(361)
+    assert figs.check_threads(1) == 1
+    with pytest.raises(ConfigError, match=r"threads must be at most \d+, the CPU cores here"):
+        figs.check_threads((os.cpu_count() or 1) + 1)
+    with pytest.raises(ConfigError, match="threads must be an integer >= 1"):
+        figs.check_threads(0)
+
+
+def test_controls_start_at_the_parameters_and_read_back():
+    ui = figs.ExportControls(optimization="basic", threads=1, batch=100)
+    assert ui.values() == {"optimization": "basic", "threads": 1, "batch": 100}
+    assert 100 in ui.batch.options and 64 in ui.batch.options  # the parameter is a stop
+    ui.optimization.value, ui.batch.value = "disable", 256
+    assert ui.values() == {"optimization": "disable", "threads": 1, "batch": 256}
+    assert "application/vnd.jupyter.widget-view+json" in ui._repr_mimebundle_()
+    with pytest.raises(ConfigError, match="optimization must be one of"):
+        figs.ExportControls(optimization="max")
+
+
+def test_speedup_rounds_sees_which_is_slower():
+    def slow(x):
+        time.sleep(0.002)
+
+    def fast(x):
+        time.sleep(0.0005)
+
+    ratios = figs.speedup_rounds(slow, {"fast": fast, "same": slow}, [0], rounds=3, repeats=4)
+    assert len(ratios["fast"]) == 3 and min(ratios["fast"]) > 1.5
+    assert figs.speed_verdict(ratios["fast"]) == "faster"
+    with pytest.raises(ConfigError, match="rounds must be an integer >= 2"):
+        figs.speedup_rounds(slow, {"fast": fast}, [0], rounds=1)
+
+
+@pytest.mark.parametrize(
+    ("ratios", "verdict", "words"),
+    [
+        ([2.0, 2.2, 2.1], "faster", "ORT is 2.10× faster than eager at batch 1 (2.00–2.20×"),
+        ([0.5, 0.6, 0.55], "slower", "ORT is 1.82× slower than eager at batch 1"),
+        (
+            [0.9, 1.3, 1.1],
+            "tie",
+            "ORT vs eager at batch 1: 1.10× (0.90–1.30× over 3 rounds): a tie",
+        ),
+        ([1.02, 1.03, 1.04], "tie", "differ by less than 5%"),
+    ],
+)
+def test_a_ratio_is_a_difference_only_when_every_round_agrees(ratios, verdict, words):
+    assert figs.speed_verdict(ratios) == verdict
+    assert words in figs.speed_sentence("ORT", "eager", ratios, 1)
+
+
+def test_target_line_says_met_or_missed():
+    assert figs.target_line("x", 2.5, 2.0) == "x: 2.50× (target ≥ 2×: met)"
+    missed = figs.target_line("x", 1.9, 2.0, [1.8, 2.1])
+    assert missed == "x: 1.90×, 1.80–2.10× over 2 rounds (target ≥ 2×: MISSED at these settings)"
+    assert figs.ratio_words(0.5) == "2.00× slower" and figs.ratio_words(3) == "3.00× faster"
+
+
+def test_ops_table_counts_each_operator():
+    text = figs.ops_table(
+        {"disable": {"Gemm": 2, "Relu": 1}, "extended": {"FusedGemm": 1, "Gemm": 1}}
+    )
+    assert text.splitlines() == [
+        "disable    3 nodes: Gemm ×2, Relu",
+        "extended   2 nodes: FusedGemm, Gemm",
+    ]
+
+
+def _table():
+    rows = {
+        ("small", "PyTorch eager"): (40_000, 0.030, 0.060),
+        ("small", "ORT fp32"): (45_000, 0.012, 0.030),
+        ("small", "LiteRT fp32"): (40_100, 0.005, 0.029),
+        ("wide", "PyTorch eager"): (4_500_000, 0.150, 2.0),
+        ("wide", "ORT fp32"): (4_500_100, 0.100, 1.6),
+        ("wide", "LiteRT fp32"): (4_499_000, 0.095, 1.55),
+    }
+    table = pd.DataFrame(
+        [{"bytes": b, "p50_b1_ms": p1, "p50_b64_ms": p64} for b, p1, p64 in rows.values()],
+        index=pd.MultiIndex.from_tuples(rows, names=["model", "runtime"]),
+    )
+    for b in (1, 64):
+        base = table.groupby(level=0)[f"p50_b{b}_ms"].transform("first")
+        table[f"speedup_b{b}"] = base / table[f"p50_b{b}_ms"]
+    return table
+
+
+def test_latency_figure_has_a_panel_per_batch_and_a_bar_per_runtime():
+    fig = figs.latency_figure(_table(), [1, 64])
+    axes = fig.axes
+    assert len(axes) == 2 and [ax.get_title() for ax in axes] == ["batch 1", "batch 64"]
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert labels[0] == "small · PyTorch eager" and labels[-1] == "wide · LiteRT fp32"
+    assert len(axes[1].patches) == 6 and axes[0].get_xscale() == "log"
+    assert any("(2.50×)" in t.get_text() for t in axes[0].texts)  # 0.030 / 0.012
+
+
+def test_choice_report_computes_its_words():
+    text = figs.choice_report(_table(), "small", 64)
+    assert "the LiteRT file is 40.1 kB, the ONNX file 45.0 kB" in text
+    assert "at batch 1: LiteRT 0.005 ms, ONNX Runtime 0.012 ms: LiteRT is 2.40× faster than" in text
+    assert "at batch 64: LiteRT 0.029 ms, ONNX Runtime 0.03 ms: LiteRT is about as fast as" in text
+    wide = figs.choice_report(_table(), "wide", 64)
+    assert (
+        "at batch 64: LiteRT 1.55 ms, ONNX Runtime 1.6 ms: LiteRT is about as fast as (within 5%)"
+        in wide
+    )
+    assert (
+        figs.comparison(0.8) == "1.25× slower than" and figs.comparison(1.2) == "1.20× faster than"
+    )
