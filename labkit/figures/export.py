@@ -20,13 +20,14 @@ from matplotlib.figure import Figure
 
 from labkit import bench
 from labkit.export import OPT_LEVELS
+from labkit.figures.quantization import TIE_MARGIN, speed_verdict
+from labkit.figures.quantization import ratio_phrase as ratio_words
 from labkit.validate import ConfigError, check_choice, check_int
 
 if TYPE_CHECKING:
     import pandas as pd
 
 BATCHES = (2, 8, 16, 32, 64, 128, 256, 360)  # larger batches to time beside batch 1
-TIE_MARGIN = 0.05  # speed differences under 5 % are ties: a shared machine moves them that much
 
 
 def check_batch(batch: Any, rows: int = 360) -> int:
@@ -102,21 +103,6 @@ def speedup_rounds(
         for name in others:
             ratios[name].append(timed["baseline"].p50_ms / timed[name].p50_ms)
     return ratios
-
-
-def speed_verdict(ratios: Sequence[float], margin: float = TIE_MARGIN) -> str:
-    """'faster' when every round found it more than `margin` faster, 'slower' when every
-    round found it more than `margin` slower, else 'tie'."""
-    if min(ratios) > 1 + margin:
-        return "faster"
-    if max(ratios) < 1 / (1 + margin):
-        return "slower"
-    return "tie"
-
-
-def ratio_words(ratio: float) -> str:
-    """'2.1× faster' or '1.6× slower' for a speed ratio (baseline time / this time)."""
-    return f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
 
 
 def comparison(ratio: float, margin: float = TIE_MARGIN) -> str:
