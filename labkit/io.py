@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,3 +57,16 @@ def write_metrics(out_dir: str | os.PathLike, metrics: Mapping[str, Any]) -> Pat
 def read_metrics(out_dir: str | os.PathLike) -> dict[str, Any]:
     """Read `out_dir/metrics.json` as written by `write_metrics`."""
     return json.loads((Path(out_dir) / "metrics.json").read_text())
+
+
+def clear_artifacts(out_dir: str | os.PathLike, patterns: Iterable[str]) -> list[str]:
+    """Delete the files matching `patterns` (globs such as "*.png") that an earlier run left
+    in `out_dir`, so that every figure and model file there afterwards comes from this run:
+    a re-run with other settings, or with figures switched off, leaves no stale one beside
+    the fresh metrics.json. Returns the names removed; a missing folder is created."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    removed = sorted({p.name for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
+    for name in removed:
+        (folder / name).unlink()
+    return removed

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.io import atomic_write, read_metrics, write_metrics
+from labkit.io import atomic_write, clear_artifacts, read_metrics, write_metrics
 
 
 def test_metrics_roundtrip_and_scalar_conversion(tmp_path):
@@ -44,3 +44,13 @@ def test_atomic_files_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
     finally:
         os.umask(old)
+
+
+def test_clear_artifacts_removes_only_the_named_kinds(tmp_path):
+    for name in ("curves.png", "model.onnx", "metrics.json", "run.ipynb"):
+        (tmp_path / name).write_text("old")
+    (tmp_path / "sub").mkdir()
+    assert clear_artifacts(tmp_path, ["*.png", "*.onnx", "*.png"]) == ["curves.png", "model.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "run.ipynb", "sub"]
+    assert clear_artifacts(tmp_path / "new", ["*.png"]) == []
+    assert (tmp_path / "new").is_dir()
