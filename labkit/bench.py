@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +118,50 @@ def compare_latency(
             for name, fn in predictors.items():
                 times[name].append(time_calls(lambda fn=fn: fn(x), warmup=2, repeats=per_round))
     return {name: summarize(np.concatenate(t), len(x)) for name, t in times.items()}
+
+
+def speedup_rounds(
+    baseline: Callable[[Any], Any],
+    others: Mapping[str, Callable[[Any], Any]],
+    x: Any,
+    *,
+    rounds: int = 5,
+    repeats: int = 40,
+    num_threads: int | None = None,
+) -> dict[str, list[float]]:
+    """baseline p50 / other p50 on batch `x` for each of `others`, once per round: each round
+    times them all, interleaved, in an order that rotates, so the rounds show how much a
+    ratio moves on this machine. Judge the ratios with `speed_verdict`."""
+    check_int("rounds", rounds, minimum=2)
+    names = ["baseline", *others]
+    runs = {"baseline": baseline, **others}
+    ratios: dict[str, list[float]] = {name: [] for name in others}
+    for i in range(rounds):
+        order = names[i % len(names) :] + names[: i % len(names)]
+        timed = compare_latency({n: runs[n] for n in order}, x, warmup=3, repeats=repeats,
+                                rounds=1, num_threads=num_threads)  # fmt: skip
+        for name in others:
+            ratios[name].append(timed["baseline"].p50_ms / timed[name].p50_ms)
+    return ratios
+
+
+SAME_SPEED = 0.10  # speed differences under 10 % are ties: a shared machine moves them that much
+
+
+def speed_verdict(ratios: Sequence[float], margin: float = SAME_SPEED) -> str:
+    """'faster' when every round found it more than `margin` faster (ratios are baseline /
+    this latency), 'slower' when every round found it more than `margin` slower, else 'tie':
+    the rounds disagree, or the difference is too small to matter."""
+    if min(ratios) > 1 + margin:
+        return "faster"
+    if max(ratios) < 1 / (1 + margin):
+        return "slower"
+    return "tie"
+
+
+def ratio_phrase(ratio: float) -> str:
+    """2.1 -> '2.10× faster', 0.5 -> '2.00× slower' (a ratio of baseline / this latency)."""
+    return f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
 
 
 @dataclass(frozen=True)

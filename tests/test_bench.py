@@ -7,6 +7,7 @@ import torch
 
 import labkit
 from labkit import bench
+from labkit.validate import ConfigError
 
 
 def test_latency_reports_ordered_percentiles_of_what_it_timed():
@@ -56,3 +57,25 @@ def test_the_comparison_table_puts_the_baseline_first_with_ratios_to_it():
     assert 1.5 < table.loc["small", "speedup_b4"] < 2.5
     assert table.loc["small", "p50_b4_ms"] <= table.loc["small", "p99_b4_ms"]
     assert table.loc["small", "accuracy"] == 0.85
+
+
+def test_speedup_rounds_sees_which_is_slower():
+    def slow(x):
+        time.sleep(0.002)
+
+    def fast(x):
+        time.sleep(0.0005)
+
+    ratios = bench.speedup_rounds(slow, {"fast": fast, "same": slow}, [0], rounds=3, repeats=4)
+    assert len(ratios["fast"]) == 3 and min(ratios["fast"]) > 1.5
+    assert bench.speed_verdict(ratios["fast"]) == "faster"
+    with pytest.raises(ConfigError, match="rounds must be an integer >= 2"):
+        bench.speedup_rounds(slow, {"fast": fast}, [0], rounds=1)
+
+
+def test_speed_verdicts_call_small_or_disputed_differences_ties():
+    assert bench.speed_verdict([1.8, 1.9, 2.0]) == "faster"
+    assert bench.speed_verdict([0.2, 0.25]) == "slower"
+    assert bench.speed_verdict([0.9, 1.2]) == "tie"  # the rounds disagree
+    assert bench.speed_verdict([1.05, 1.08]) == "tie"  # every round faster, but under 10 %
+    assert bench.ratio_phrase(0.5) == "2.00× slower" and bench.ratio_phrase(3) == "3.00× faster"

@@ -1,7 +1,6 @@
 """Notebook 10's controls, figure and computed verdicts (labkit.figures.export)."""
 
 import os
-import time
 
 import pandas as pd
 import pytest
@@ -34,20 +33,6 @@ def test_controls_start_at_the_parameters_and_read_back():
         figs.ExportControls(optimization="max")
 
 
-def test_speedup_rounds_sees_which_is_slower():
-    def slow(x):
-        time.sleep(0.002)
-
-    def fast(x):
-        time.sleep(0.0005)
-
-    ratios = figs.speedup_rounds(slow, {"fast": fast, "same": slow}, [0], rounds=3, repeats=4)
-    assert len(ratios["fast"]) == 3 and min(ratios["fast"]) > 1.5
-    assert figs.speed_verdict(ratios["fast"]) == "faster"
-    with pytest.raises(ConfigError, match="rounds must be an integer >= 2"):
-        figs.speedup_rounds(slow, {"fast": fast}, [0], rounds=1)
-
-
 @pytest.mark.parametrize(
     ("ratios", "verdict", "words"),
     [
@@ -58,7 +43,7 @@ def test_speedup_rounds_sees_which_is_slower():
             "tie",
             "ORT vs eager at batch 1: 1.10× (0.90–1.30× over 3 rounds): a tie",
         ),
-        ([1.02, 1.03, 1.04], "tie", "differ by less than 5%"),
+        ([1.02, 1.03, 1.04], "tie", "differ by less than 10%"),
     ],
 )
 def test_a_ratio_is_a_difference_only_when_every_round_agrees(ratios, verdict, words):
@@ -70,7 +55,6 @@ def test_target_line_says_met_or_missed():
     assert figs.target_line("x", 2.5, 2.0) == "x: 2.50× (target ≥ 2×: met)"
     missed = figs.target_line("x", 1.9, 2.0, [1.8, 2.1])
     assert missed == "x: 1.90×, 1.80–2.10× over 2 rounds (target ≥ 2×: MISSED at these settings)"
-    assert figs.ratio_words(0.5) == "2.00× slower" and figs.ratio_words(3) == "3.00× faster"
 
 
 def test_ops_table_counts_each_operator():
@@ -119,7 +103,7 @@ def test_choice_report_computes_its_words():
     assert "at batch 64: LiteRT 0.029 ms, ONNX Runtime 0.03 ms: LiteRT is about as fast as" in text
     wide = figs.choice_report(_table(), "wide", 64)
     assert (
-        "at batch 64: LiteRT 1.55 ms, ONNX Runtime 1.6 ms: LiteRT is about as fast as (within 5%)"
+        "at batch 64: LiteRT 1.55 ms, ONNX Runtime 1.6 ms: LiteRT is about as fast as (within 10%)"
         in wide
     )
     assert (

@@ -12,16 +12,14 @@ numbers, which runtime and format to pick where.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from labkit import bench
+from labkit.bench import SAME_SPEED, ratio_phrase, speed_verdict
 from labkit.export import OPT_LEVELS
-from labkit.figures.quantization import TIE_MARGIN, speed_verdict
-from labkit.figures.quantization import ratio_phrase as ratio_words
 from labkit.validate import ConfigError, check_choice, check_int
 
 if TYPE_CHECKING:
@@ -80,37 +78,12 @@ class ExportControls:
         return self.box._repr_mimebundle_(**kwargs)
 
 
-def speedup_rounds(
-    baseline: Callable[[Any], Any],
-    others: Mapping[str, Callable[[Any], Any]],
-    x: Any,
-    *,
-    rounds: int = 5,
-    repeats: int = 40,
-    num_threads: int | None = None,
-) -> dict[str, list[float]]:
-    """baseline p50 / other p50 on batch `x` for each of `others`, once per round: each round
-    times them all, interleaved, in an order that rotates, so the rounds show how much a
-    ratio moves on this machine."""
-    check_int("rounds", rounds, minimum=2)
-    names = ["baseline", *others]
-    runs = {"baseline": baseline, **others}
-    ratios: dict[str, list[float]] = {name: [] for name in others}
-    for i in range(rounds):
-        order = names[i % len(names) :] + names[: i % len(names)]
-        timed = bench.compare_latency({n: runs[n] for n in order}, x, warmup=3, repeats=repeats,
-                                      rounds=1, num_threads=num_threads)  # fmt: skip
-        for name in others:
-            ratios[name].append(timed["baseline"].p50_ms / timed[name].p50_ms)
-    return ratios
-
-
-def comparison(ratio: float, margin: float = TIE_MARGIN) -> str:
+def comparison(ratio: float, margin: float = SAME_SPEED) -> str:
     """'2.10× faster than', '1.30× slower than', or 'about as fast as (within 5 %)' for a
     ratio within `margin` of 1: one measurement, so a small difference is called a tie."""
     if abs(ratio - 1) <= margin:
         return f"about as fast as (within {margin:.0%})"
-    return f"{ratio_words(ratio)} than"
+    return f"{ratio_phrase(ratio)} than"
 
 
 def speed_sentence(name: str, baseline: str, ratios: Sequence[float], batch: int) -> str:
@@ -119,8 +92,8 @@ def speed_sentence(name: str, baseline: str, ratios: Sequence[float], batch: int
     spread = f"{min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} rounds"
     if speed_verdict(ratios) == "tie":
         return (f"{name} vs {baseline} at batch {batch}: {median:.2f}× ({spread}): a tie, the "
-                f"rounds disagree or differ by less than {TIE_MARGIN:.0%}")  # fmt: skip
-    return f"{name} is {ratio_words(median)} than {baseline} at batch {batch} ({spread})"
+                f"rounds disagree or differ by less than {SAME_SPEED:.0%}")  # fmt: skip
+    return f"{name} is {ratio_phrase(median)} than {baseline} at batch {batch} ({spread})"
 
 
 def target_line(what: str, value: float, target: float, ratios: Sequence[float] = ()) -> str:
