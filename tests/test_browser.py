@@ -442,7 +442,7 @@ def test_export_compare_button_times_the_runtimes_with_the_widgets_settings(lab,
     page = _open_and_run_all(browser, lab, "10_export.ipynb")
     checks = _cell_text(page, "# The files: one each")
     assert "all checks passed" in checks, checks
-    assert "(target ≥ 2×: " in _cell_text(page, "target_ratios = figs.speedup_rounds(")
+    assert "(target ≥ 2×: " in _cell_text(page, "target_ratios = bench.speedup_rounds(")
 
     controls = _cell(page, "figs.ExportControls(")
     selects = controls.locator(".widget-dropdown select")
