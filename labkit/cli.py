@@ -5,6 +5,8 @@
                  [--backend local|ray] [--address ADDR]
                  [--retry-failed] [-k KERNEL]
     labkit sweep --summary DIR [--sort METRIC] [--ascending]
+    labkit serve MODEL.onnx [--host 127.0.0.1] [--port 8000] [--replicas N] [--threads N]
+                 [--batching [--max-batch N] [--max-wait-ms MS]] [--max-rows N]
 
 `-p` takes a parameter name and any number of values, each parsed as papermill's `-p`
 parses one (True/False/None, int, float, else a string). A value that reads as a number,
@@ -33,9 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     grid, rest = _take_params(argv, parser) if argv[:1] == ["sweep"] else ({}, argv)
     args = parser.parse_args(rest)
     try:
-        return _sweep(args, grid, parser)
-    except (ConfigError, ImportError) as e:
-        parser.exit(2, f"labkit sweep: error: {e}\n")
+        return _serve(args) if args.command == "serve" else _sweep(args, grid, parser)
+    except (ConfigError, ImportError) as e:  # labkit.serve.ModelError is a ConfigError
+        parser.exit(2, f"labkit {args.command}: error: {e}\n")
     except KeyboardInterrupt:
         return 130
 
@@ -81,7 +83,42 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--summary", metavar="DIR", help="print DIR's results table and exit")
     run.add_argument("--sort", metavar="METRIC", help="sort by this column (default: val_accuracy)")
     run.add_argument("--ascending", action="store_true", help="smallest first (e.g. losses)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve an ONNX model over HTTP (POST /predict, GET /health, GET /metrics)",
+        description="Serve MODEL.onnx (from labkit.export.export_onnx) with FastAPI and ONNX "
+        "Runtime until Ctrl-C. Binds 127.0.0.1 unless --host says otherwise.",
+    )
+    serve.add_argument("model", help="the .onnx file")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    serve.add_argument(
+        "--replicas", type=int, default=1,
+        help="N > 1: N Ray Serve replicas behind the same endpoint (labkit[ray])",
+    )  # fmt: skip
+    serve.add_argument("--threads", type=int, help="ONNX Runtime threads per process")
+    serve.add_argument("--batching", action="store_true", help="gather concurrent requests")
+    serve.add_argument("--max-batch", type=int, default=64, help="rows per model call (64)")
+    serve.add_argument("--max-wait-ms", type=float, default=2.0, help="batching wait (2 ms)")
+    serve.add_argument("--max-rows", type=int, default=1024, help="rows per request (1024)")
+    serve.add_argument("--log-level", default="warning", choices=["warning", "info", "debug"])
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from labkit import serve  # the web stack loads only for this command
+
+    config = serve.ServeConfig(
+        threads=args.threads, max_rows=args.max_rows, batching=args.batching,
+        max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+    )  # fmt: skip
+    if args.replicas == 1:
+        serve.serve(args.model, host=args.host, port=args.port, config=config,
+                    log_level=args.log_level)  # fmt: skip
+    else:
+        serve.serve_replicas(args.model, args.replicas, host=args.host, port=args.port,
+                             config=config)  # fmt: skip
+    return 0
 
 
 def _take_params(
