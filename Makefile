@@ -18,7 +18,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NBVAL := --nbval-lax --nbval-kernel-name labkit --nbval-sanitize-with tests/nbval_sanitize.cfg
 TEST_JOBS ?= 2
 
-.PHONY: install lab test check lint format notebooks sweep bench clean
+.PHONY: install lab test check lint format notebooks sweep bench serve clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/compress.py
 	$(BIN)/python bench/export.py
+	$(BIN)/python bench/serve.py
+
+# Serve an exported model on 127.0.0.1:8000: make serve MODEL=path/to/model.onnx
+# [SERVE_ARGS="--batching --port 8080"] (labkit serve --help lists the options).
+serve: $(LAB_STAMP)
+	@test -n "$(MODEL)" || { echo "make serve needs MODEL=path/to/model.onnx"; exit 2; }
+	$(BIN)/labkit serve $(MODEL) $(SERVE_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache book/_build
