@@ -37,7 +37,8 @@ def test_controls_start_at_the_parameters_and_read_back():
     ("ratios", "verdict", "words"),
     [
         ([2.0, 2.2, 2.1], "faster", "ORT is 2.10× faster than eager at batch 1 (2.00–2.20×"),
-        ([0.5, 0.6, 0.55], "slower", "ORT is 1.82× slower than eager at batch 1"),
+        # slower: the range reads in the direction of the words
+        ([0.5, 0.6, 0.55], "slower", "ORT is 1.82× slower than eager at batch 1 (1.67–2.00×"),
         (
             [0.9, 1.3, 1.1],
             "tie",
@@ -96,16 +97,35 @@ def test_latency_figure_has_a_panel_per_batch_and_a_bar_per_runtime():
     assert any("(2.50×)" in t.get_text() for t in axes[0].texts)  # 0.030 / 0.012
 
 
-def test_choice_report_computes_its_words():
-    text = figs.choice_report(_table(), "small", 64)
+def test_relative_compares_any_two_runtimes_round_by_round():
+    ratios = {"ORT fp32": [2.0, 2.5], "ORT int8": [4.0, 2.5]}  # eager / runtime, per round
+    assert figs.relative(ratios, "ORT int8", "ORT fp32") == [2.0, 1.0]  # fp32 / int8
+    assert figs.relative(ratios, "ORT fp32", "PyTorch eager") == [2.0, 2.5]  # the baseline: 1
+
+
+def test_int8_report_follows_the_verdicts_of_the_rounds():
+    pays = figs.int8_report({"course MLP": [0.9, 1.05, 0.95], "wide MLP": [1.8, 1.9, 1.7]}, 64)
+    assert pays.startswith("int8 over fp32 at batch 64: 0.95× on the course MLP (tie), 1.80× on")
+    assert pays.endswith("not where it is the fixed cost of a call")
+    # one round inside the margin: a tie, so no claim that int8 pays on the wide MLP
+    unsure = figs.int8_report({"course MLP": [0.9, 1.0, 0.95], "wide MLP": [1.8, 1.05, 1.7]}, 64)
+    assert "(tie)" in unsure and unsure.endswith("int8 did not pay more on the wider model")
+    both = figs.int8_report({"course MLP": [1.3, 1.4, 1.3], "wide MLP": [1.8, 1.9, 1.7]}, 8)
+    assert both.endswith("int8 paid on both models at these settings")
+
+
+def test_choice_report_picks_from_the_rounds():
+    # LiteRT 2.4× faster than ONNX Runtime at batch 1 in every round, a tie at batch 64
+    speed = {1: {"ORT fp32": [2.5, 2.4, 2.6], "LiteRT fp32": [6.0, 5.8, 6.2]},
+             64: {"ORT fp32": [2.0, 2.0, 2.0], "LiteRT fp32": [2.1, 1.9, 2.3]}}  # fmt: skip
+    text = figs.choice_report(_table(), speed, "small")
     assert "the LiteRT file is 40.1 kB, the ONNX file 45.0 kB" in text
-    assert "at batch 1: LiteRT 0.005 ms, ONNX Runtime 0.012 ms: LiteRT is 2.40× faster than" in text
-    assert "at batch 64: LiteRT 0.029 ms, ONNX Runtime 0.03 ms: LiteRT is about as fast as" in text
-    wide = figs.choice_report(_table(), "wide", 64)
-    assert (
-        "at batch 64: LiteRT 1.55 ms, ONNX Runtime 1.6 ms: LiteRT is about as fast as (within 10%)"
-        in wide
+    assert "LiteRT is 2.40× faster than ONNX Runtime at batch 1 (2.38–2.42× over 3 rounds)" in text
+    assert "LiteRT vs ONNX Runtime at batch 64: 1.05× (0.95–1.15× over 3 rounds): a tie" in text
+    assert text.endswith(
+        "small, the faster runtime for raw speed on this CPU: LiteRT at batch 1, either (a tie) "
+        "at batch 64"
     )
-    assert (
-        figs.comparison(0.8) == "1.25× slower than" and figs.comparison(1.2) == "1.20× faster than"
-    )
+    slower = {1: {"ORT fp32": [2.5, 2.4, 2.6], "LiteRT fp32": [1.0, 1.0, 1.0]}}
+    assert figs.choice_report(_table(), slower, "small").endswith("ONNX Runtime at batch 1")
+    assert not hasattr(figs, "comparison")  # no single-measurement verdicts left

@@ -30,8 +30,12 @@ def test_smallest_values_run_and_a_rerun_into_the_same_out_dir_works(tmp_path):
     out = tmp_path / "run"
     smallest = {"epochs": 1, "hidden": 16, "optimization": "disable", "threads": 1, "batch": 2,
                 "repeats": 10, "seed": 3, "demos": False}  # fmt: skip
+    out.mkdir()
+    for stale in ("latency.png", "old.onnx", "old.tflite"):  # an earlier run's files
+        (out / stale).write_bytes(b"stale")
     nb = _run(tmp_path, out_dir=str(out), **smallest)
     found = metrics(out)
+    assert not any((out / stale).exists() for stale in ("latency.png", "old.onnx", "old.tflite"))
     assert {k: found[k] for k in smallest} == smallest and found.keys() >= REQUIRED
     assert (
         0 <= found["parity_max_abs_diff"] < 1e-4 and 0 <= found["litert_parity_max_abs_diff"] < 1e-4
@@ -39,6 +43,9 @@ def test_smallest_values_run_and_a_rerun_into_the_same_out_dir_works(tmp_path):
     assert found["onnx_size_bytes"] == (out / "mlp.onnx").stat().st_size
     assert found["litert_size_bytes"] == (out / "mlp.tflite").stat().st_size
     assert found["ort_speedup_b1"] > 0 and _checks_passed(nb)
+    # the headline is the median of its rounds, with their range and verdict
+    assert found["ort_speedup_b1_min"] <= found["ort_speedup_b1"] <= found["ort_speedup_b1_max"]
+    assert found["ort_speedup_b1_verdict"] in ("faster", "slower", "tie")
     assert not list(out.glob("*.onnx.data")) and not (out / "latency.png").exists()
     text = printed(nb)
     assert "(target ≥ 2×: " in text and "served from the file alone: 180 of 180" in text
@@ -56,7 +63,9 @@ def test_smallest_values_run_and_a_rerun_into_the_same_out_dir_works(tmp_path):
     text = printed(nb)
     assert "ONNX Runtime differs from PyTorch by up to" in text and "call model.eval()" in text
     assert "its graph fixes the batch size" in text  # the conv net in LiteRT
-    assert "p50_b8_ms" in text and "at batch 8:" in text
+    assert "p50_b8_ms" in text and "course CNN" in text and "over 5 rounds" in text
+    assert "the faster runtime for raw speed on this CPU:" in text and "at batch 8" in text
+    assert "about as fast as" not in text  # no single-measurement verdicts
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ on the same n images, so its spread is the larger of the seeds' std/√k (averag
 shrinks their noise) and the sampling error √(p(1−p)/n) of an accuracy on those n images
 (averaging seeds does not shrink the luck of the one split they share); two settings differ
 beyond the noise only past 2·√(σa² + σb²), otherwise a tie. The compression table's
-sentences read `labkit.bench.comparison_table`'s columns (accuracy, bytes, p50 latencies
-and the ratios to its first row).
+sentences compare each row of `labkit.bench.comparison_table` with the model it was made
+from (its origin), not with one baseline for all: accuracy with the noise of two accuracies,
+bytes exactly, and speed from `labkit.bench.speedup_rounds`, as the median over interleaved
+rounds with their range, a tie unless every round agrees beyond `labkit.bench.SAME_SPEED`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from labkit import noise
+from labkit.bench import SAME_SPEED, ratio_phrase, speed_verdict
 
 # Hinton, Vinyals & Dean 2015, MNIST: test errors out of 10,000 digits
 HINTON = {"teacher": 67, "alone": 146, "distilled": 74, "n": 10_000}
-SAME_SPEED = 0.1  # timing ratios within 1 ± this are called the same speed
 WORDS = {"tie": "a tie", "higher": "higher", "lower": "lower"}
 
 
@@ -245,21 +247,35 @@ def tried_figure(
     return fig
 
 
-# ---- the compression table ----------------------------------------------------------------
+# ---- verdicts in words -------------------------------------------------------------------
 
 
-def speed_words(ratio: float) -> str:
-    """'2.1× faster', '1.6× slower' or 'the same speed' (a ratio within 1 ± SAME_SPEED)."""
-    if abs(ratio - 1) <= SAME_SPEED:
-        return f"the same speed ({ratio:.2f}×)"
-    return f"{ratio:.1f}× faster" if ratio > 1 else f"{1 / ratio:.1f}× slower"
+def rounds_words(ratios: Sequence[float]) -> str:
+    """Speed ratios (origin / this latency, one per round) in words: '2.31× faster (2.20–2.40×
+    over 5 rounds)', '1.21× slower (1.11–1.23× over 5 rounds)' (the range in the same
+    direction as the words), or 'the same speed (1.03×, 0.95–1.10× over 5 rounds)' when
+    `labkit.bench.speed_verdict` calls it a tie."""
+    median = statistics.median(ratios)
+    low, high = min(ratios), max(ratios)
+    if speed_verdict(ratios) == "tie":
+        return f"the same speed ({median:.2f}×, {low:.2f}–{high:.2f}× over {len(ratios)} rounds)"
+    if median < 1:
+        low, high = 1 / high, 1 / low
+    return f"{ratio_phrase(median)} ({low:.2f}–{high:.2f}× over {len(ratios)} rounds)"
 
 
 def size_words(ratio: float) -> str:
-    """'3.9× smaller', '1.2× larger' or 'the same size' (within SAME_SPEED)."""
+    """'3.9× smaller', '2.2× larger' or 'the same size (1.00×)' (within SAME_SPEED)."""
     if abs(ratio - 1) <= SAME_SPEED:
         return f"the same size ({ratio:.2f}×)"
     return f"{ratio:.1f}× smaller" if ratio > 1 else f"{1 / ratio:.1f}× larger"
+
+
+def params_words(params: int, origin: int) -> str:
+    """'9.8× fewer non-zero parameters' or '2.2× more parameters (85,002 vs 38,282)'."""
+    if params <= origin:
+        return f"{origin / params:.1f}× fewer non-zero parameters"
+    return f"{params / origin:.1f}× MORE parameters ({params:,} vs {origin:,})"
 
 
 def accuracy_verdict(p: float, p0: float, n: int) -> tuple[float, float, noise.Verdict]:
@@ -269,76 +285,290 @@ def accuracy_verdict(p: float, p0: float, n: int) -> tuple[float, float, noise.V
     return p - p0, band, noise.verdict(round(p - p0, 3), round(band, 3))
 
 
-def row_sentence(table: Any, name: str, n: int) -> str:
-    """What one row bought against the first (the baseline), in words."""
-    row, base = table.loc[name], table.iloc[0]
-    diff, band, said = accuracy_verdict(row.accuracy, base.accuracy, n)
-    return (
-        f"{name}: {size_words(row.smaller)}, {speed_words(row.speedup_b1)} at batch 1, "
-        f"{speed_words(row.speedup_b64)} at batch 64; accuracy {row.accuracy:.3f} vs "
-        f"{base.accuracy:.3f}, {100 * diff:+.1f} points (noise ±{100 * band:.1f}): {WORDS[said]}"
+def accuracy_words(p: float, p0: float, n: int) -> str:
+    """'+0.6 points (noise ±2.6): a tie'."""
+    diff, band, said = accuracy_verdict(p, p0, n)
+    return f"{100 * diff:+.1f} points (noise ±{100 * band:.1f}): {WORDS[said]}"
+
+
+def teacher_line(teacher: float, student: float, n: int, epochs: int) -> str:
+    """Whether the teacher is the stronger model at these settings: its validation accuracy
+    against one student trained alone, with the noise of two accuracies on n digits."""
+    diff, _, said = accuracy_verdict(teacher, student, n)
+    head = (
+        f"the teacher after {epochs} epoch{'s' * (epochs != 1)}: validation accuracy "
+        f"{teacher:.3f}; the student alone (one seed): {student:.3f}; "
+        f"{accuracy_words(teacher, student, n)}"
     )
+    if said == "higher":
+        return head + ": the teacher is the stronger model, as distillation needs"
+    if said == "tie" and diff > 0:
+        return head + (
+            f": the teacher is ahead, but within the noise of {n} digits, which cannot tell the "
+            "two apart (section 7 compares them on the test digits, over seeds)"
+        )
+    if said == "tie":
+        return head + (
+            ": at these settings the teacher is NOT ahead of the student, so it has little to "
+            "teach (section 6 shows what a weak teacher does)"
+        )
+    return head + (
+        ": at these settings the teacher is WORSE than the student: distilling from it teaches "
+        "its errors (raise teacher_epochs)"
+    )
+
+
+def failure_sentence(hurt: Mapping[str, Any]) -> str:
+    """What section 6 measured, in words, from its verdicts: `hurt['tiny']` and
+    `hurt['weak']` are `compare_means` results (distilled vs alone), `hurt['weak_teacher']`
+    the weak teacher's verdict against the student alone."""
+    said = {
+        "higher": "helped it beyond the noise",
+        "tie": "made no difference beyond the noise (a tie)",
+        "lower": "hurt it beyond the noise",
+    }
+    tiny, weak = hurt["tiny"], hurt["weak"]
+    teacher = {
+        "higher": "better than the student alone",
+        "tie": "no better than the student alone (a tie)",
+        "lower": "worse than the student alone",
+    }[hurt["weak_teacher"]]
+    text = (
+        f"at these settings: distillation {said[tiny[2]]} for the tiny student "
+        f"({100 * tiny[0]:+.1f} points, noise ±{100 * tiny[1]:.1f}); the weak teacher was "
+        f"{teacher}, and distilling from it {said[weak[2]]} ({100 * weak[0]:+.1f} points, "
+        f"noise ±{100 * weak[1]:.1f})"
+    )
+    shown = [k for k in ("tiny", "weak") if hurt[k][2] == "lower"]
+    if len(shown) == 2:
+        return text + ": both failures show beyond the noise"
+    if shown:
+        which = "tiny student" if shown == ["tiny"] else "weak teacher"
+        return text + f": only the {which} shows beyond the noise"
+    return text + ": neither failure shows beyond the noise here; more seeds or epochs may"
+
+
+# ---- the compression table ----------------------------------------------------------------
+
+
+def origin_rounds(
+    rounds: Mapping[int, Mapping[str, Sequence[float]]],
+    base: str,
+    origins: Mapping[str, str | None],
+) -> dict[int, dict[str, list[float]]]:
+    """Per batch size and row: the speed ratio origin p50 / row p50 in each round, from
+    `speedup_rounds` ratios against `base` (base p50 / x p50, each round timing every row):
+    row / origin in a round is ratio(row) / ratio(origin). Rows without an origin are left
+    out."""
+    out: dict[int, dict[str, list[float]]] = {}
+    for b, ratios in rounds.items():
+        k = len(next(iter(ratios.values())))
+
+        def of(
+            name: str, ratios: Mapping[str, Sequence[float]] = ratios, k: int = k
+        ) -> Sequence[float]:
+            return [1.0] * k if name == base else ratios[name]
+
+        out[b] = {
+            row: [r / o for r, o in zip(of(row), of(origin), strict=True)]
+            for row, origin in origins.items()
+            if origin is not None
+        }
+    return out
+
+
+def faq_table(table: Any, origins: Mapping[str, str | None]) -> Any:
+    """The table to show: accuracy, non-zero parameters, bytes and latency percentiles, with
+    the model each row was made from instead of ratios to the first row (the ratios worth
+    reading are to the origin, in `faq_report`)."""
+    shown = table.drop(
+        columns=[c for c in table.columns if c.startswith("speedup") or c == "smaller"]
+    )
+    return shown.assign(made_from=[origins.get(name) or "" for name in table.index])
+
+
+def row_sentence(
+    table: Any, speed: Mapping[int, Mapping[str, Sequence[float]]], name: str, origin: str, n: int
+) -> str:
+    """What one row bought against the model it was made from, in words."""
+    row, base = table.loc[name], table.loc[origin]
+    return (
+        f"{name} vs {origin}: {size_words(base.bytes / row.bytes)}, "
+        + ", ".join(f"{rounds_words(speed[b][name])} at batch {b}" for b in speed)
+        + f"; accuracy {row.accuracy:.3f} vs {base.accuracy:.3f}, "
+        f"{accuracy_words(row.accuracy, base.accuracy, n)}"
+    )
+
+
+def best_rows(gains: Mapping[str, float], margin: float = SAME_SPEED) -> list[str]:
+    """Every name whose gain is within `margin` of the largest, best first: ties named."""
+    top = max(gains.values())
+    near = [m for m in gains if gains[m] * (1 + margin) >= top]
+    return sorted(near, key=lambda m: -gains[m])
 
 
 def faq_report(
-    table: Any, n: int, *, sparse: str, half: str, ort: str, int8: str, alone: str,
+    table: Any,
+    speed: Mapping[int, Mapping[str, Sequence[float]]],
+    n: int,
+    *,
+    origins: Mapping[str, str | None],
+    sparse: str,
+    csr: str,
+    half: str,
+    int8: str,
+    cnn_int8: Sequence[str],
+    teacher: str,
+    teacher_ort: str,
+    alone: str,
     distilled: str,
-) -> str:  # fmt: skip
-    """The FAQ 'how do I choose a compression method?' answered from the table: each row
-    against the baseline (the first row); the article's three claims checked, with int8
-    against ONNX Runtime fp32 (the same runtime) and the distilled student against the same
-    student alone (the same network); then, among the rows whose accuracy ties with the
-    baseline or beats it, the smallest and the fastest at each batch size."""
-    base, first = table.index[0], table.iloc[0]
-    lines = [row_sentence(table, name, n) for name in table.index[1:]]
+) -> str:
+    """The FAQ 'how do I choose a compression method?' answered from the table and the timed
+    rounds (`speed`, from `origin_rounds`): each row against the model it was made from;
+    the article's three claims checked (pruning against the dense wide MLP, int8 against
+    fp32 in the same runtime on an MLP and a CNN, the distilled student against its teacher
+    and against the same student alone); then, among the rows at no accuracy cost beyond the
+    noise against their origin (and, for the distilled student, against the student alone),
+    every one within SAME_SPEED of the best at each need, and the caveats the other rows
+    measured."""
+    batches = list(speed)
+    b1, bn = batches[0], batches[-1]
+    rows = [r for r in table.index if origins.get(r)]
+    lines = [
+        "each row against the model it was made from (speed: the median of the rounds, their "
+        f"range, a tie unless every round differs by more than {SAME_SPEED:.0%}; accuracy: the "
+        f"noise of two accuracies on {n} test digits):"
+    ]
+    lines += ["  " + row_sentence(table, speed, r, origins[r], n) for r in rows]
 
-    def cost(name: str, against: str = base) -> str:
-        diff, band, said = accuracy_verdict(
-            table.loc[name].accuracy, table.loc[against].accuracy, n
+    def between(a: str, b_: str, b: int) -> list[float]:  # per round: a's p50 / b_'s p50
+        return [x / y for x, y in zip(speed[b][b_], speed[b][a], strict=True)]
+
+    def words(name: str, b: int) -> str:
+        return rounds_words(speed[b][name])
+
+    def verdict(name: str, b: int) -> str:
+        return speed_verdict(speed[b][name])
+
+    def acc(name: str, against: str | None = None) -> str:
+        against = against or origins[name]
+        return accuracy_words(table.loc[name].accuracy, table.loc[against].accuracy, n)
+
+    def params(name: str, against: str | None = None) -> str:
+        return params_words(
+            int(table.loc[name].params), int(table.loc[against or origins[name]].params)
         )
-        return f"{100 * diff:+.1f} points (noise ±{100 * band:.1f}): {WORDS[said]}"
 
-    def fewer(name: str) -> str:
-        return f"{first.params / table.loc[name].params:.1f}× fewer non-zero parameters"
+    def size(name: str, against: str | None = None) -> str:
+        return size_words(table.loc[against or origins[name]].bytes / table.loc[name].bytes)
 
-    r_ort, r_int8, r_sparse = table.loc[ort], table.loc[int8], table.loc[sparse]
     lines += [
         "",
         "the article: pruning reduces the parameters but may cost accuracy. Measured:",
-        f"  {sparse}: {fewer(sparse)}, {speed_words(r_sparse.speedup_b64)} at batch 64 (a "
-        f"dense matmul multiplies the zeros too), {size_words(r_sparse.smaller)} only once "
-        f"stored as CSR; accuracy {cost(sparse)}",
-        f"  {half}: {fewer(half)}, {speed_words(table.loc[half].speedup_b64)} at batch 64; "
-        f"accuracy {cost(half)}",
-        "the article: quantization reduces storage but may cost precision. Measured:",
-        f"  {int8} vs {ort} (the same runtime: what int8 bought): "
-        f"{size_words(r_ort.bytes / r_int8.bytes)}, "
-        f"{speed_words(r_ort.p50_b1_ms / r_int8.p50_b1_ms)} at batch 1, "
-        f"{speed_words(r_ort.p50_b64_ms / r_int8.p50_b64_ms)} at batch 64; accuracy "
-        f"{cost(int8, ort)}",
+        f"  {sparse}: {params(sparse)}; run with dense kernels {words(sparse, b1)} at batch {b1} "
+        f"and {words(sparse, bn)} at batch {bn} (a dense matmul multiplies the zeros too); "
+        f"stored and run as CSR ({csr}): {size(csr)}, {words(csr, b1)} at batch {b1}, "
+        f"{words(csr, bn)} at batch {bn}; accuracy {acc(sparse)}",
+        f"  {half}: {params(half)}, {size(half)}, {words(half, b1)} at batch {b1}, "
+        f"{words(half, bn)} at batch {bn}; accuracy {acc(half)}",
+        "the article: quantization reduces storage but may cost precision. Measured, int8 "
+        "against fp32 in the same runtime (ONNX Runtime):",
+    ]
+    for name in (int8, *cnn_int8):
+        lines.append(
+            f"  {name}: {size(name)}, {words(name, b1)} at batch {b1}, {words(name, bn)} at "
+            f"batch {bn}; accuracy {acc(name)}"
+        )
+    r_d, r_t = table.loc[distilled], table.loc[teacher]
+    lines += [
         "the article: distillation keeps the accuracy while cutting parameters and computation. "
         "Measured:",
-        f"  {distilled}: {fewer(distilled)} and {speed_words(table.loc[distilled].speedup_b64)} "
-        f"at batch 64 than {base}, accuracy {cost(distilled)}; against {alone} (the same "
-        f"network: what the teacher bought) {cost(distilled, alone)}",
+        f"  {distilled} vs its teacher ({teacher}, both in PyTorch eager): "
+        f"{params(distilled, teacher)}, {size(distilled, teacher)}, "
+        f"{words(distilled, b1)} at batch {b1}, {words(distilled, bn)} at batch {bn}; "
+        f"accuracy {acc(distilled, teacher)}",
+        f"  {distilled} vs {alone} (the same network: {size(distilled, alone)}, "
+        + ", ".join(f"{rounds_words(between(alone, distilled, b))} at batch {b}" for b in batches)
+        + f"): what the teacher's soft targets bought: accuracy {acc(distilled, alone)}",
     ]
-    p0 = first.accuracy
+    if r_d.params > r_t.params:
+        faster = [b for b in batches if verdict(distilled, b) == "faster"]
+        lines.append(
+            "  so here distillation did not cut parameters: the student has more than its "
+            "teacher. "
+            + (
+                f"What it bought against the teacher is speed at batch "
+                f"{' and '.join(map(str, faster))}, from another architecture (an MLP call "
+                "against convolutions), which the student alone has as well"
+                if faster
+                else "Nor was it faster than the teacher at these settings"
+            )
+        )
+    lines.append(
+        f"  the teacher itself run by ONNX Runtime ({teacher_ort}) against the {distilled} in "
+        f"PyTorch eager at batch {b1}: the student is "
+        f"{rounds_words(between(teacher_ort, distilled, b1))}: a faster runtime is another way "
+        "to a faster call"
+    )
+
+    def loses(name: str, against: str) -> bool:
+        return (
+            accuracy_verdict(table.loc[name].accuracy, table.loc[against].accuracy, n)[2] == "lower"
+        )
+
+    # the distilled student must also hold its own against the same student trained alone
     keep = [
-        m for m in table.index[1:] if accuracy_verdict(table.loc[m].accuracy, p0, n)[2] != "lower"
+        r for r in rows if not loses(r, origins[r]) and not (r == distilled and loses(r, alone))
     ]
     lines.append("")
     if not keep:
-        lines.append(f"every row lost accuracy beyond the noise against {base}")
+        lines.append("every row lost accuracy beyond the noise against the model it was made from")
         return "\n".join(lines)
     lines.append(
-        f"the rows at no accuracy cost beyond the noise of {n} test digits ({len(keep)} of "
-        f"{len(table) - 1}):"
+        f"the choice: the rows at no accuracy cost beyond the noise against the model each was "
+        f"made from ({len(keep)} of {len(rows)}), the best at each need, with every row within "
+        f"{SAME_SPEED:.0%} of it:"
     )
-    smallest = max(keep, key=lambda m: table.loc[m].smaller)
-    lines.append(f"  smallest on disk: {smallest}, {size_words(table.loc[smallest].smaller)}")
-    for b in (1, 64):
-        fastest = max(keep, key=lambda m: table.loc[m][f"speedup_b{b}"])
+
+    def named(gains: Mapping[str, float]) -> str:
+        best = best_rows(gains)
+        same = [
+            f"{a} and {b} are the same network" for i, a in enumerate(best) for b in best[i + 1 :]
+            if {a, b} == {alone, distilled}
+        ]  # fmt: skip
+        text = ", ".join(f"{m} ({gains[m]:.2f}×)" for m in best)
+        return text + (f" ({'; '.join(same)})" if same else "")
+
+    smaller = {r: table.loc[origins[r]].bytes / table.loc[r].bytes for r in keep}
+    lines.append(f"  the most bytes saved against its origin: {named(smaller)}")
+    for b in batches:
+        gains = {r: statistics.median(speed[b][r]) for r in keep}
+        lines.append(f"  the largest speedup against its origin at batch {b}: {named(gains)}")
+
+    lines.append("caveats, from the rows above:")
+    int8_pays = {b: verdict(int8, b) == "faster" for b in batches}
+    cnn_pays = {b: [m for m in cnn_int8 if verdict(m, b) == "faster"] for b in batches}
+    if any(int8_pays.values()) and not any(cnn_pays.values()):
+        cnn = "; ".join(f"{m}: {words(m, bn)} at batch {bn}" for m in cnn_int8)
         lines.append(
-            f"  fastest at batch {b}: {fastest}, {speed_words(table.loc[fastest][f'speedup_b{b}'])}"
+            "  int8 was faster on the wide MLP, whose time goes into large matrix products, "
+            f"and not on the CNN ({cnn}): "
+            "int8 pays only on matmul-bound models, with kernels for them: measure it on yours"
         )
+    elif any(int8_pays.values()):
+        lines.append(
+            "  int8 was faster on both the wide MLP and the CNN here: still, measure it on yours"
+        )
+    else:
+        lines.append("  int8 was not faster than fp32 on the wide MLP at these settings")
+    csr_said = {b: verdict(csr, b) for b in batches}
+    lines.append(
+        f"  CSR sparse against the dense model: {words(csr, b1)} at batch {b1}, "
+        f"{words(csr, bn)} at batch {bn}"
+        + (
+            ": sparse kernels pay only where a call has enough rows to multiply"
+            if csr_said[bn] == "faster" and csr_said[b1] != "faster"
+            else ""
+        )
+    )
     return "\n".join(lines)

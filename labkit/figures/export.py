@@ -2,11 +2,13 @@
 
 `ExportControls` holds the widgets of the latency comparison (ONNX Runtime's graph
 optimization level, the threads, the larger batch). A speed ratio between two runtimes comes
-with its spread: `speedup_rounds` times both, interleaved, in several rounds, and
-`speed_sentence` calls it a tie unless every round agrees by more than a margin, since a
-shared machine moves single timings that much. `latency_figure` draws the median latency of
-each runtime from a `labkit.bench.comparison_table`, and `choice_report` says, from those
-numbers, which runtime and format to pick where.
+with its spread: `labkit.bench.speedup_rounds` times them all, interleaved, in several
+rounds, and `speed_sentence` calls a ratio a tie unless every round agrees by more than
+`labkit.bench.SAME_SPEED`, since a shared machine moves single timings that much;
+`relative` turns the rounds' ratios against one baseline into ratios between any two
+runtimes, round by round. `latency_figure` draws the median latency of each runtime from a
+`labkit.bench.comparison_table`, and `choice_report` says, from the rounds, which runtime
+was faster here.
 """
 
 from __future__ import annotations
@@ -78,22 +80,48 @@ class ExportControls:
         return self.box._repr_mimebundle_(**kwargs)
 
 
-def comparison(ratio: float, margin: float = SAME_SPEED) -> str:
-    """'2.10× faster than', '1.30× slower than', or 'about as fast as (within 5 %)' for a
-    ratio within `margin` of 1: one measurement, so a small difference is called a tie."""
-    if abs(ratio - 1) <= margin:
-        return f"about as fast as (within {margin:.0%})"
-    return f"{ratio_phrase(ratio)} than"
+def relative(ratios: Mapping[str, Sequence[float]], name: str, against: str) -> list[float]:
+    """Per round, `against`'s latency / `name`'s, from `speedup_rounds` ratios (baseline /
+    runtime, every runtime timed in every round); a name missing from `ratios` is the
+    baseline itself (ratio 1)."""
+    k = len(next(iter(ratios.values())))
+    a, b = ratios.get(name, [1.0] * k), ratios.get(against, [1.0] * k)
+    return [x / y for x, y in zip(a, b, strict=True)]
 
 
 def speed_sentence(name: str, baseline: str, ratios: Sequence[float], batch: int) -> str:
-    """One line: the median ratio, its range over the rounds, and the verdict."""
+    """One line: the median ratio, its range over the rounds (in the direction of the
+    words), and the verdict: a tie unless every round agrees beyond SAME_SPEED."""
     median = float(np.median(ratios))
-    spread = f"{min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} rounds"
+    low, high = min(ratios), max(ratios)
     if speed_verdict(ratios) == "tie":
-        return (f"{name} vs {baseline} at batch {batch}: {median:.2f}× ({spread}): a tie, the "
-                f"rounds disagree or differ by less than {SAME_SPEED:.0%}")  # fmt: skip
+        return (f"{name} vs {baseline} at batch {batch}: {median:.2f}× ({low:.2f}–{high:.2f}× "
+                f"over {len(ratios)} rounds): a tie, the rounds disagree or differ by less than "
+                f"{SAME_SPEED:.0%}")  # fmt: skip
+    if median < 1:
+        low, high = 1 / high, 1 / low
+    spread = f"{low:.2f}–{high:.2f}× over {len(ratios)} rounds"
     return f"{name} is {ratio_phrase(median)} than {baseline} at batch {batch} ({spread})"
+
+
+def int8_report(gains: Mapping[str, Sequence[float]], batch: int) -> str:
+    """Whether int8 paid more on the wide MLP than on the course MLP: `gains` maps the two
+    models' names (course first) to the rounds' ratios ORT fp32 / ORT int8 at `batch`."""
+    (course, small), (wide, large) = gains.items()
+    said = {name: speed_verdict(r) for name, r in gains.items()}
+    head = (
+        f"int8 over fp32 at batch {batch}: {float(np.median(small)):.2f}× on the {course} "
+        f"({said[course]}), {float(np.median(large)):.2f}× on the {wide} ({said[wide]}), "
+        "medians of the rounds: "
+    )
+    if said[wide] == "faster" and said[course] != "faster":
+        return head + (
+            "int8 pays where the time goes into large matrix products, not where it is the "
+            "fixed cost of a call"
+        )
+    if said[wide] == said[course] == "faster":
+        return head + "int8 paid on both models at these settings"
+    return head + "at these settings int8 did not pay more on the wider model"
 
 
 def target_line(what: str, value: float, target: float, ratios: Sequence[float] = ()) -> str:
@@ -137,17 +165,27 @@ def latency_figure(table: pd.DataFrame, batches: Sequence[int]) -> Figure:
     return fig
 
 
-def choice_report(table: pd.DataFrame, model: str, batch: int) -> str:
-    """When to pick ONNX Runtime or LiteRT for `model`, from its rows of `table` (a
-    (model, runtime)-indexed stack of comparison tables): bytes, and speed at each batch."""
+def choice_report(
+    table: pd.DataFrame, speed: Mapping[int, Mapping[str, Sequence[float]]], model: str
+) -> str:
+    """ONNX Runtime or LiteRT for `model`, from its rows of `table` (a (model, runtime)-indexed
+    stack of comparison tables) for the bytes, and from the rounds (`speed`: per batch size,
+    `speedup_rounds` ratios against PyTorch eager) for the speed: which one was faster on
+    this machine at each batch size, or a tie."""
     rows = table.loc[model]
     onnx, litert = rows.loc["ORT fp32"], rows.loc["LiteRT fp32"]
     lines = [f"{model}: the LiteRT file is {litert.bytes / 1e3:,.1f} kB, the ONNX file "
              f"{onnx.bytes / 1e3:,.1f} kB (the same fp32 weights; the rest is graph and "
              "format)"]  # fmt: skip
-    for b in (1, batch):
-        ratio = onnx[f"p50_b{b}_ms"] / litert[f"p50_b{b}_ms"]
-        lines.append(f"at batch {b}: LiteRT {litert[f'p50_b{b}_ms']:.3g} ms, ONNX Runtime "
-                     f"{onnx[f'p50_b{b}_ms']:.3g} ms: LiteRT is {comparison(ratio)} "
-                     "ONNX Runtime")  # fmt: skip
+    picks = {}
+    for b, ratios in speed.items():
+        ratio = relative(ratios, "LiteRT fp32", "ORT fp32")
+        lines.append(speed_sentence("LiteRT", "ONNX Runtime", ratio, b))
+        picks[b] = {"faster": "LiteRT", "slower": "ONNX Runtime", "tie": "either (a tie)"}[
+            speed_verdict(ratio)
+        ]
+    lines.append(
+        f"{model}, the faster runtime for raw speed on this CPU: "
+        + ", ".join(f"{pick} at batch {b}" for b, pick in picks.items())
+    )
     return "\n".join(lines)
