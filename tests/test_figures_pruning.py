@@ -128,3 +128,33 @@ def test_figures_draw_what_they_are_given():
     assert legend == ["per layer", "global"]
     fig = fp.weights_figure(torch.randn(32, 32), 0.5, 0.4, "layer")
     assert "|w| ≤ 0.5000 cut" in fig.axes[0].get_title()
+
+
+def test_scope_report_says_when_there_is_nothing_to_compare():
+    reports = {}
+    for how in ("layer", "global"):
+        m = _wide()
+        prune.magnitude_prune_(m, 0.0, scope=how)
+        reports[how] = prune.sparsity_report(m)
+    text = fp.scope_report(reports)
+    assert "neither scope removes a weight" in text and "only 0 %" not in text
+    same = pd.DataFrame({"layer": ["a", "b", "overall"], "weights": [10, 10, 20],
+                         "zeros": [5, 5, 10], "sparsity": [0.5, 0.5, 0.5]})  # fmt: skip
+    assert "every layer lost the same share" in fp.scope_report({"layer": same, "global": same})
+
+
+def test_speed_margin_is_the_course_one():
+    from labkit import bench
+
+    assert not hasattr(fp, "SPEED_FLOOR") and fp.speed_band(1.0) == bench.SAME_SPEED
+    line = fp.rounds_sentence("half", [1.84, 1.92, 1.96])
+    assert line == "half: 1.92× as fast (1.84–1.96× over 3 rounds): faster"
+    assert fp.rounds_sentence("half", [1.02, 1.05, 1.05]).endswith(": the same speed")
+    assert fp.rounds_sentence("half", [0.9, 1.3]).endswith(": the same speed")  # disputed
+
+
+def test_targets_are_judged_only_for_the_wide_model():
+    assert fp.target_applies(1024) and fp.target_applies(2048) and not fp.target_applies(256)
+    line = fp.target_line("speedup", 1.2, 1.5, judged=False)
+    assert line.startswith("speedup: 1.20") and "MISSED" not in line and "met" not in line
+    assert "1024-wide MLP, so it does not apply here" in line

@@ -2,13 +2,12 @@
 three panels, and the verdicts are computed from the numbers: ties inside the noise, missed
 targets said so."""
 
-import time
-
 import pandas as pd
 import pytest
 import torch
 
 from labkit import ConfigError
+from labkit.compress import quantize as q
 from labkit.figures import quantization as figs
 
 
@@ -50,26 +49,43 @@ def test_weights_figure_draws_three_panels_for_any_setting():
         assert len(fig.axes[2].lines) == 5  # four settings and the marker
 
 
-def test_speed_verdicts_call_small_or_disputed_differences_ties():
-    assert figs.speed_verdict([1.8, 1.9, 2.0]) == "faster"
-    assert figs.speed_verdict([0.2, 0.25]) == "slower"
-    assert figs.speed_verdict([0.9, 1.2]) == "tie"  # the rounds disagree
-    assert figs.speed_verdict([1.01, 1.03]) == "tie"  # every round faster, but under 5 %
+def test_speed_sentences_use_the_course_margin_and_show_the_rounds():
+    assert not hasattr(figs, "TIE_MARGIN") and not hasattr(figs, "speedup_rounds")
     assert "2.00× faster" in figs.speed_sentence("a", "b", [1.9, 2.0, 2.1], 64)
-    assert "5.00× slower" in figs.speed_sentence("a", "b", [0.2, 0.2, 0.2], 64)
-    assert "a tie" in figs.speed_sentence("a", "b", [0.95, 1.1], 64)
-    assert figs.ratio_phrase(0.5) == "2.00× slower"
+    slow = figs.speed_sentence("a", "b", [0.2, 0.25, 0.25], 64)
+    assert "4.00× slower" in slow and "(4.00–5.00× over 3 rounds)" in slow
+    # 7 % faster in every round: a tie under bench.SAME_SPEED (10 %), which the old 5 % did not call
+    tie = figs.speed_sentence("a", "b", [1.06, 1.07, 1.08], 64)
+    assert "a tie" in tie and "less than 10%" in tie
+    assert "a tie" in figs.speed_sentence("a", "b", [0.95, 1.3], 64)  # the rounds disagree
 
 
-def test_speedup_rounds_time_both_in_every_round():
-    def slow(x):
-        time.sleep(0.002)
+def test_batch_verdicts_need_rounds_that_do_not_overlap():
+    assert figs.batch_verdict([2.3, 2.4, 2.5], [1.8, 1.9, 1.9]) == "higher"
+    assert figs.batch_verdict([1.8, 1.9, 1.9], [2.3, 2.4, 2.5]) == "lower"
+    assert figs.batch_verdict([1.9, 2.4, 2.5], [1.8, 2.0, 2.1]) == "tie"  # overlapping rounds
+    assert figs.batch_verdict([1.95, 1.96], [1.90, 1.91]) == "tie"  # apart, but under 10 %
 
-    def fast(x):
-        time.sleep(0.0005)
 
-    ratios = figs.speedup_rounds(slow, fast, [0.0], rounds=3, repeats=3)
-    assert len(ratios) == 3 and all(r > 1.5 for r in ratios)
+def test_a_symmetric_step_on_one_sided_values_is_not_always_twice():
+    assert figs.one_sided_step_ratio(8) == pytest.approx(255 / 127)
+    assert figs.one_sided_step_ratio(2) == 3.0
+    relu = torch.rand(1000) * 5
+    for bits in (2, 4, 8):
+        s_sym = q.qparams(relu, bits=bits, symmetric=True)[0]
+        s_asym = q.qparams(relu, bits=bits, symmetric=False)[0]
+        assert float(s_sym / s_asym) == pytest.approx(figs.one_sided_step_ratio(bits), rel=1e-5)
+
+
+def test_dot_product_instructions_are_read_from_the_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags : fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert figs.int8_dot_product(info) == "AVX-512 VNNI"
+    info.write_text("processor : 0\nflags : fpu sse2 avx2\n")
+    assert figs.int8_dot_product(info) is None
+    info.write_text("processor : 0\nFeatures : fp asimd asimddp\n")
+    assert figs.int8_dot_product(info) == "Arm dot product"
+    assert figs.int8_dot_product(tmp_path / "missing") == "unknown"
 
 
 def _table():
@@ -81,20 +97,66 @@ def _table():
     )  # fmt: skip
 
 
-def test_targets_report_says_which_targets_were_met():
-    good, bad = figs.targets_report(_table(), ["good", "bad"])
-    assert "1.80× the speed of fp32" in good and "MISSED" not in good
-    assert "0.3 points lost" in good
+SPEEDS = {"good": [1.7, 1.8, 1.9], "bad": [1.1, 1.2, 1.3]}
+
+
+def test_targets_report_says_which_targets_were_met_from_the_rounds():
+    good, bad = figs.targets_report(_table(), ["good", "bad"], SPEEDS, width=1024)
+    # the point value is the rounds' median, inside their range (not the table's ratio)
+    assert "1.80× the speed of fp32" in good and "1.70–1.90× over 3 rounds" in good
+    assert "MISSED" not in good and "0.3 points lost" in good
     assert bad.count("MISSED") == 3 and "2.2 points lost" in bad
+
+
+def test_targets_are_for_the_wide_model_only():
+    lines = figs.targets_report(_table(), ["good", "bad"], SPEEDS, width=32)
+    assert not any("MISSED" in line or ": met" in line for line in lines)
+    assert "1.20× the speed of fp32" in lines[1]  # the numbers are still given
+    assert "they do not apply here" in lines[-1] and "1024 hidden units" in lines[-1]
 
 
 def test_accuracy_sentences_show_the_noise():
     assert "a tie" in figs.accuracy_sentence("int8", 0.969, "fp32", 0.972, 360)
     assert "higher" in figs.accuracy_sentence("QAT", 0.95, "PTQ", 0.75, 180)
-    lines = figs.ptq_qat_report({8: (0.97, 0.97), 2: (0.75, 0.95)}, 180)
-    assert lines[0].startswith(" 2 bits") and "(noise ±" in lines[0]
+    assert figs.accuracy_verdict(0.95, 0.75, 180) == "higher"
+    assert figs.accuracy_verdict(0.944, 0.917, 180) == "tie"  # seed 6's 2-bit result
+
+
+def test_ptq_qat_report_compares_each_with_fp32_and_with_each_other():
+    lines = figs.ptq_qat_report({8: (0.97, 0.97), 2: (0.75, 0.95)}, 0.967, 180)
+    assert lines[0].startswith(" 2 bits: rounding only 0.750")
+    assert "vs fp32: lower" in lines[0] and "rounding only 0.750: +20.0 points" in lines[0]
+    assert lines[0].endswith("QAT vs fp32: a tie") and "(noise ±" in lines[0]
+    assert "vs fp32: a tie" in lines[1]
 
 
 def test_table_figure_has_a_bar_per_row():
     fig = figs.table_figure(_table())
     assert len(fig.axes[0].patches) == 3 and len(fig.axes[1].patches) == 3
+
+
+def test_batch_sentences_call_ties_and_give_reasons_as_reasons():
+    tie = figs.batch_sentence([1.9, 2.4], [1.8, 2.0], 4.5)
+    assert "a tie between the batch sizes" in tie and "reason" not in tie
+    better = figs.batch_sentence([2.3, 2.4, 2.5], [1.8, 1.9, 1.9], 4.51)
+    assert better.startswith("Dynamic int8 fared better against fp32 at batch 1 (2.40×)")
+    assert "A likely reason, not measured here" in better and "4.51 MB" in better
+    assert "fared worse" in figs.batch_sentence([1.0, 1.1, 1.1], [1.8, 1.9, 2.0], 4.5)
+
+
+def test_calibration_report_shows_what_a_rare_outlier_does_to_min_max():
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(500, 8, generator=g).clamp(-3, 3)
+    rows[:, 5] = -0.1
+    rows[7, 5] = 25.0  # a column blank in all but one row: one far outlier
+    scale, zero_point = q.qparams(rows, bits=8, symmetric=False)
+    lines = figs.calibration_report(rows, scale, zero_point)
+    assert (
+        lines[0].startswith("calibrated input range -3.00 … 25.00") and "0 at code 27" in lines[0]
+    )
+    assert "in all but 1 of the 500 calibration rows" in lines[1]
+    # everything but the outlier lies within ±3 σ, and gets about a fifth of the codes
+    assert lines[2].startswith("99.98% of the calibration values") and "55 of the 256" in lines[2]
+    # without the outlier the bulk gets every code, and no column is blamed
+    lines = figs.calibration_report(rows[:, :5], *q.qparams(rows[:, :5], bits=8, symmetric=False))
+    assert len(lines) == 2 and "256 of the 256" in lines[1]

@@ -34,6 +34,8 @@ def test_the_smallest_values_run_then_the_headline_settings_rerun_into_the_same_
     smallest = {"epochs": 1, "width": 2, "sparsity": 0.0, "scope": "layer", "units": 0.0,
                 "finetune_steps": 1, "finetune_epochs": 1, "threads": 1, "repeats": 10,
                 "demos": False}  # fmt: skip
+    out.mkdir()
+    (out / "curves.png").write_bytes(b"a figure from an earlier run with demos on")
     nb = _run(tmp_path, out_dir=str(out), **smallest)
     got = metrics(out)
     assert {k: got[k] for k in smallest} == smallest and got.keys() >= REQUIRED
@@ -41,9 +43,13 @@ def test_the_smallest_values_run_then_the_headline_settings_rerun_into_the_same_
     weights = 64 * 2 + 2 * 2 + 2 * 10
     assert got["structured_params"] == got["dense_params"] == weights + 2 + 2 + 10
     assert got["masked_bytes"] - got["dense_bytes"] >= 4 * weights  # masks cost, nothing cut
+    assert got["csr_bytes"] > got["dense_bytes"]  # files both: CSR of a dense 2-wide net is larger
     assert _checks_passed(nb)
     text = printed(nb)
     assert "so it does not apply" in text and "Han et al. (2015)" in text
+    assert "neither scope removes a weight" in text and "only 0 %" not in text
+    assert "in payload, CSR is never smaller than dense for a 2 × 2 layer" in text
+    # the stale figure is gone: every file there comes from this run
     assert sorted(p.name for p in out.iterdir()) == ["comparison.csv", "metrics.json"]
 
     # Again into the same out_dir: 90 % sparse, half the units, a model wide enough to time.
@@ -61,6 +67,9 @@ def test_the_smallest_values_run_then_the_headline_settings_rerun_into_the_same_
     text = printed(nb)
     assert "half the hidden units removed, speedup at batch 64:" in text
     assert "90 % sparse and fine-tuned, test points lost:" in text
+    # the targets are for the 1024-wide MLP: at width 256 they are reported, not judged
+    assert text.count("is for the 1024-wide MLP, so it does not apply here") == 2
+    assert "MISSED" not in text
     assert "test digits is ±" in text and "the dense model timed against itself:" in text
 
 
@@ -71,12 +80,13 @@ def test_the_smallest_values_run_then_the_headline_settings_rerun_into_the_same_
         ({"sparsity": -0.1}, "sparsity must be >= 0"),
         ({"sparsity": float("nan")}, "sparsity must be a finite number"),
         ({"scope": "row"}, "scope must be one of 'layer', 'global'"),
-        ({"units": 1.0}, r"units must be in \[0, 1\)"),
+        ({"units": 1.0}, r"units must be in \[0, 1\) \(a fraction of units\)"),
         ({"width": 1}, "width must be an integer >= 2"),
         ({"width": 64.0}, "width must be an integer"),
         ({"finetune_steps": 0}, "finetune_steps must be an integer >= 1"),
         ({"finetune_epochs": 0}, "finetune_epochs must be an integer >= 1"),
         ({"threads": 0}, "threads must be an integer >= 1"),
+        ({"threads": 10_000}, "threads must be at most .*, the CPU cores here"),
         ({"repeats": 5}, "repeats must be an integer >= 10"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
         ({"lr": 0.0}, "lr must be a finite number > 0"),

@@ -206,3 +206,25 @@ def test_the_sparse_predictor_multiplies_by_the_nonzeros_only(monkeypatch):
     run(torch.randn(4, 8))
     kept = [int((m.weight != 0).sum()) for m in prune.prunable_layers(model).values()]
     assert seen == [(torch.sparse_csr, k) for k in kept]
+
+
+def test_a_csr_checkpoint_holds_the_weights_and_is_measured_as_a_file():
+    model = _mlp((256, 256))
+    prune.magnitude_prune_(model, 0.9)  # masked: the CSR state holds the effective weights
+    state = prune.csr_state_dict(model)
+    assert not any(key.endswith(("_orig", "_mask")) for key in state)
+    for name, layer in prune.prunable_layers(model).items():
+        assert state[f"{name}.weight"].layout == torch.sparse_csr
+        assert torch.equal(state[f"{name}.weight"].to_dense(), layer.weight)
+    payload, on_disk = prune.sparse_bytes(model), prune.csr_checkpoint_bytes(model)
+    assert payload < on_disk < payload + 8192  # the payload plus a file's bookkeeping
+    # a tiny dense layer is smaller as a dense checkpoint than as a CSR one: the file counts
+    tiny = labkit.MLP(in_features=2, hidden=(2,), classes=2)
+    assert prune.csr_checkpoint_bytes(tiny) > state_dict_bytes(tiny) > prune.sparse_bytes(tiny)
+
+
+def test_a_share_of_units_is_named_as_one():
+    with pytest.raises(
+        labkit.ConfigError, match=r"fraction must be in \[0, 1\) \(a fraction of units\)"
+    ):
+        prune.prune_units(_mlp(), 1.0)

@@ -15,6 +15,7 @@ kernels instead: the other way zeros can pay, at high sparsity and on large batc
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
@@ -43,11 +44,12 @@ def widths(model: nn.Module) -> Sequence[int]:
     return [m.weight.shape[0] for m in prunable_layers(model).values()]
 
 
-def check_sparsity(sparsity: float, name: str = "sparsity") -> float:
-    """A fraction in [0, 1): 0 prunes nothing; 1 would remove every weight."""
+def check_sparsity(sparsity: float, name: str = "sparsity", *, of: str = "weights") -> float:
+    """A fraction in [0, 1) of `of` (weights, or units): 0 prunes nothing; 1 would remove
+    every one."""
     check_float(name, sparsity, minimum=0.0)
     if sparsity >= 1:
-        raise ConfigError(f"{name} must be in [0, 1) (a fraction of weights); got {sparsity!r}")
+        raise ConfigError(f"{name} must be in [0, 1) (a fraction of {of}); got {sparsity!r}")
     return float(sparsity)
 
 
@@ -117,19 +119,50 @@ def sparsity(model: nn.Module) -> float:
 def sparse_bytes(model: nn.Module) -> int:
     """Bytes the prunable weights take in compressed sparse row form (fp32 values, int64
     column indices and row pointers, as `torch.Tensor.to_sparse_csr` holds them) plus every
-    other parameter dense: what storing only the non-zeros costs."""
+    other parameter dense: the payload of storing only the non-zeros, without a file's
+    bookkeeping (`csr_checkpoint_bytes` counts the file)."""
     total = 0
-    for module in prunable_layers(model).values():
-        w = module.weight.detach()  # the effective weight, masks applied
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            csr = w.reshape(w.shape[0], -1).to_sparse_csr()
-        parts = (csr.values(), csr.col_indices(), csr.crow_indices())
-        total += sum(t.numel() * t.element_size() for t in parts)
-    for name, p in model.named_parameters():
-        if name.rsplit(".", 1)[-1] not in ("weight", "weight_orig"):
-            total += p.numel() * p.element_size()  # biases stay dense
+    for name, t in csr_state_dict(model).items():
+        if t.layout == torch.sparse_csr:
+            parts = (t.values(), t.col_indices(), t.crow_indices())
+            total += sum(p.numel() * p.element_size() for p in parts)
+        elif name.rsplit(".", 1)[-1] != "weight_mask":
+            total += t.numel() * t.element_size()  # biases (and any buffer) stay dense
     return total
+
+
+def csr_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's effective state (masks applied and left out) with every prunable layer's
+    weight as a sparse CSR tensor, (out, rest) for a conv: what a sparse checkpoint holds.
+    `tensor.to_dense().reshape(layer.weight.shape)` gives each weight back."""
+    prunable = {f"{name}.weight": m for name, m in prunable_layers(model).items()}
+    state: dict[str, torch.Tensor] = {}
+    for key, t in model.state_dict().items():
+        base = key.removesuffix("_orig")
+        if key.endswith("weight_mask") or base in state:
+            continue
+        if base in prunable:
+            w = prunable[base].weight.detach()  # the effective weight, masks applied
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                csr = w.reshape(w.shape[0], -1).to_sparse_csr()
+                # compact copies: to_sparse_csr's column indices can be a view into a larger
+                # buffer, which torch.save would write whole
+                parts = (csr.crow_indices(), csr.col_indices(), csr.values())
+                state[base] = torch.sparse_csr_tensor(*(t.clone() for t in parts), csr.shape)
+        else:
+            state[key] = t
+    return state
+
+
+def csr_checkpoint_bytes(model: nn.Module) -> int:
+    """Bytes of `torch.save(csr_state_dict(model))`: a sparse checkpoint's size on disk,
+    measured the way `labkit.bench.state_dict_bytes` measures a dense one."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        torch.save(csr_state_dict(model), buffer)
+    return buffer.getbuffer().nbytes
 
 
 def sparse_predictor(model: MLP) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -169,7 +202,7 @@ def prune_units(model: nn.Module, fraction: float, *, norm: Literal[1, 2] = 2) -
     like any labkit model; the next layer keeps only the inputs that still exist. At least
     one unit survives in every layer. `fraction=0` returns an exact copy.
     """
-    check_sparsity(fraction, "fraction")
+    check_sparsity(fraction, "fraction", of="units")
     check_choice("norm", norm, (1, 2))
     make_permanent_(model)
     if isinstance(model, MLP):

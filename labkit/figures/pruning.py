@@ -4,7 +4,8 @@ Every verdict between two accuracies carries its noise: the sampling error of an
 n digits, and the band for a difference of two such numbers (`labkit.noise`); inside the
 band, a tie. Latency ratios are judged against the machine's own noise, measured by timing
 the dense model twice in the same table: a ratio counts as faster or slower only beyond
-`SPEED_FLOOR` and beyond twice the control's own deviation from 1.
+`labkit.bench.SAME_SPEED` (the course's one speed margin) and beyond twice the control's own
+deviation from 1.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from labkit import noise
+from labkit import bench, noise
 
 LEVELS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)  # sparsities of the curves without fine-tuning
 FINETUNE_LEVELS = (0.8, 0.9, 0.95)  # and with it (each costs a prune-and-fine-tune run)
 UNIT_LEVELS = (0.25, 0.5, 0.75, 0.9)  # shares of hidden units removed
-SPEED_FLOOR = 0.1  # a latency ratio within 10 % of 1 is the same speed, however quiet the machine
+TARGET_WIDTH = 1024  # the course's targets are for the wide MLP the issue names, 64-1024-1024-10
 SCOPE_NAMES = {"layer": "per layer", "global": "global"}  # labkit's scope -> words
 HAN_2015 = "Han et al. (2015) pruned AlexNet 9× and VGG-16 13× with no loss of ImageNet accuracy"
 
@@ -115,13 +116,20 @@ def scope_table(reports: Mapping[str, pd.DataFrame]) -> str:
 
 def scope_report(reports: Mapping[str, pd.DataFrame]) -> str:
     """What global ranking did that per-layer pruning did not: the layers it pruned most and
-    least."""
+    least (or that it pruned nothing, or every layer alike)."""
     table = reports["global"].iloc[:-1]
     most, least = table.loc[table.sparsity.idxmax()], table.loc[table.sparsity.idxmin()]
     overall = reports["global"].iloc[-1].sparsity
+    if overall == 0:
+        return "at 0 % sparsity neither scope removes a weight: there is nothing to compare"
+    said = (
+        f"per layer: every layer loses {percent(overall)}; "
+        f"global: the same {percent(overall)} overall"
+    )
+    if percent(most.sparsity) == percent(least.sparsity):
+        return f"{said}, and every layer lost the same share: ranking them together changed nothing"
     return (
-        f"per layer: every layer loses {percent(overall)}; global: the same {percent(overall)} "
-        f"overall, but {most.layer} ({most.weights:,} weights) loses {percent(most.sparsity)} "
+        f"{said}, but {most.layer} ({most.weights:,} weights) loses {percent(most.sparsity)} "
         f"and {least.layer} ({least.weights:,}) only {percent(least.sparsity)}: weights are "
         "ranked against all the others, and layers whose weights are small lose more"
     )
@@ -147,19 +155,26 @@ def sizes_report(sizes: Mapping[str, int]) -> str:
 
 
 def speed_band(control: float) -> float:
-    """How far from 1 a latency ratio must be to count: the floor, or twice the deviation of
-    the dense model timed against itself (`control`), whichever is larger."""
-    return max(SPEED_FLOOR, 2 * abs(control - 1))
+    """How far from 1 a latency ratio must be to count: the course's margin
+    (`bench.SAME_SPEED`), or twice the deviation of the dense model timed against itself
+    (`control`), whichever is larger."""
+    return max(bench.SAME_SPEED, 2 * abs(control - 1))
 
 
 def speed_verdict(ratio: float, control: float) -> str:
-    """'faster', 'slower' or 'the same speed': a speedup ratio against the machine's noise."""
-    b = speed_band(control)
-    if ratio > 1 + b:
-        return "faster"
-    if ratio < 1 / (1 + b):
-        return "slower"
-    return "the same speed"
+    """'faster', 'slower' or 'the same speed': a speedup ratio against the machine's noise
+    (`bench.speed_verdict` with the band `speed_band(control)` as its margin)."""
+    said = bench.speed_verdict([ratio], margin=speed_band(control))
+    return "the same speed" if said == "tie" else said
+
+
+def rounds_sentence(name: str, ratios: Sequence[float]) -> str:
+    """'name: 2.01× as fast (1.95–2.08× over 5 rounds): faster' from `bench.speedup_rounds`."""
+    said = bench.speed_verdict(ratios)
+    return (
+        f"{name}: {float(np.median(ratios)):.2f}× as fast ({min(ratios):.2f}–{max(ratios):.2f}× "
+        f"over {len(ratios)} rounds): {'the same speed' if said == 'tie' else said}"
+    )
 
 
 def speed_report(table: pd.DataFrame, control: str, batches: Sequence[int]) -> str:
@@ -182,10 +197,23 @@ def speed_report(table: pd.DataFrame, control: str, batches: Sequence[int]) -> s
     return f"the dense model timed against itself: {noise_line}\n" + "\n".join(lines)
 
 
-def target_line(what: str, measured: float, target: float, *, higher: bool = True) -> str:
-    """'what: measured (target ≥ x: met)' or MISSED."""
-    met = measured >= target if higher else measured <= target
+def target_applies(width: int) -> bool:
+    """The course's targets are set for the wide MLP (TARGET_WIDTH units or more)."""
+    return width >= TARGET_WIDTH
+
+
+def target_line(
+    what: str, measured: float, target: float, *, higher: bool = True, judged: bool = True
+) -> str:
+    """'what: measured (target ≥ x: met)' or MISSED; with `judged` False, the measured value
+    and that the target is for the wide model only."""
     sign = "≥" if higher else "≤"
+    if not judged:
+        return (
+            f"{what}: {measured:.2f} (the target {sign} {target:g} is for the "
+            f"{TARGET_WIDTH}-wide MLP, so it does not apply here)"
+        )
+    met = measured >= target if higher else measured <= target
     return f"{what}: {measured:.2f} (target {sign} {target:g}: {'met' if met else 'MISSED'})"
 
 

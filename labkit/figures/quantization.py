@@ -4,14 +4,16 @@
 tensor or per channel). `weights_figure` puts a real layer's weights on the integer grid
 and shows the round-trip error per output row and against the number of bits. The speed
 and accuracy verdicts are sentences computed from the measured numbers: a speed ratio comes
-with its spread over interleaved rounds (`speedup_rounds`), an accuracy difference with the
-sampling error of the rows it was measured on (`labkit.noise`), and a target that was
-missed says so.
+with its spread over interleaved rounds (`labkit.bench.speedup_rounds`, judged with
+`bench.speed_verdict` and the course's one margin `bench.SAME_SPEED`), an accuracy
+difference with the sampling error of the rows it was measured on (`labkit.noise`), and a
+target that was missed says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,12 +22,13 @@ from matplotlib.figure import Figure
 
 from labkit import bench, noise
 from labkit.compress import quantize as q
-from labkit.validate import check_bool, check_int
+from labkit.validate import check_bool
 
 if TYPE_CHECKING:
     import pandas as pd
 
 BITS = tuple(q.BITS)  # the widths the arithmetic supports, 2 to 16
+TARGET_WIDTH = 1024  # the course's int8 targets are for the wide MLP, 64-1024-1024-10 (or wider)
 
 
 def describe(bits: int, symmetric: bool, per_channel: bool) -> str:
@@ -168,56 +171,102 @@ def weights_figure(
 # ---- verdicts ------------------------------------------------------------------------------
 
 
-def ratio_phrase(ratio: float) -> str:
-    """2.1 -> '2.10× faster', 0.5 -> '2.00× slower' (a ratio of baseline / this latency)."""
-    return f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
+def one_sided_step_ratio(bits: int) -> float:
+    """How many times larger a symmetric range's step is than an asymmetric one's on a
+    one-sided range [0, m]: m / (2^(b−1) − 1) against m / (2^b − 1)."""
+    q.check_bits(bits)
+    return (2**bits - 1) / (2 ** (bits - 1) - 1)
 
 
-def speedup_rounds(
-    baseline: Callable[[Any], Any],
-    other: Callable[[Any], Any],
-    x: Any,
-    *,
-    rounds: int = 5,
-    repeats: int = 40,
-    num_threads: int | None = None,
-) -> list[float]:
-    """baseline p50 / other p50 on batch `x`, once per round: each round times both,
-    interleaved, the order alternating, so the rounds show how much the ratio moves."""
-    check_int("rounds", rounds, minimum=2)
-    ratios = []
-    for i in range(rounds):
-        pair = {"baseline": baseline, "other": other}
-        if i % 2:
-            pair = {"other": other, "baseline": baseline}
-        timed = bench.compare_latency(pair, x, warmup=3, repeats=repeats, rounds=1,
-                                      num_threads=num_threads)  # fmt: skip
-        ratios.append(timed["baseline"].p50_ms / timed["other"].p50_ms)
-    return ratios
-
-
-TIE_MARGIN = 0.05  # speed differences under 5 % are ties: a shared machine moves them that much
-
-
-def speed_verdict(ratios: Sequence[float], margin: float = TIE_MARGIN) -> str:
-    """'faster' when every round found it more than `margin` faster, 'slower' when every
-    round found it more than `margin` slower, else 'tie': the rounds disagree, or the
-    difference is too small to matter."""
-    if min(ratios) > 1 + margin:
-        return "faster"
-    if max(ratios) < 1 / (1 + margin):
-        return "slower"
-    return "tie"
+def int8_dot_product(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The integer dot-product instructions this CPU reports (x86 AVX-512 VNNI or AVX-VNNI,
+    Arm's dot-product extension), 'unknown' where the CPU's flags cannot be read, or None."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return "unknown"
+    flags = set()
+    for line in text.splitlines():
+        if line.split(":")[0].strip() in ("flags", "Features"):
+            flags.update(line.split(":", 1)[1].split())
+    found = [name for flag, name in (("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"),
+                                     ("asimddp", "Arm dot product")) if flag in flags]  # fmt: skip
+    if not flags:
+        return "unknown"
+    return ", ".join(found) or None
 
 
 def speed_sentence(name: str, baseline: str, ratios: Sequence[float], batch: int) -> str:
-    """One line: the median ratio, its range over the rounds, and the verdict."""
+    """One line: the median ratio (baseline / this latency), its range over the rounds
+    (as slowdowns when it is slower), and the verdict."""
     median = float(np.median(ratios))
     spread = f"{min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} rounds"
-    if speed_verdict(ratios) == "tie":
-        return (f"{name} vs {baseline} at batch {batch}: {median:.2f}× ({spread}): a tie, "
-                f"the rounds disagree or differ by less than {TIE_MARGIN:.0%}")  # fmt: skip
-    return f"{name} is {ratio_phrase(median)} than {baseline} at batch {batch} ({spread})"
+    if bench.speed_verdict(ratios) == "tie":
+        return (f"{name} vs {baseline} at batch {batch}: {median:.2f}× ({spread}): a tie, the "
+                f"rounds disagree or differ by less than {bench.SAME_SPEED:.0%}")  # fmt: skip
+    if median < 1:  # "3.00× slower (2.90–3.10× over 5 rounds)": the range in the same words
+        spread = f"{1 / max(ratios):.2f}–{1 / min(ratios):.2f}× over {len(ratios)} rounds"
+    return f"{name} is {bench.ratio_phrase(median)} than {baseline} at batch {batch} ({spread})"
+
+
+def batch_verdict(small: Sequence[float], large: Sequence[float]) -> str:
+    """Did a speedup differ between two batch sizes beyond the noise? 'higher' when every
+    round at the first beat every round at the second and the medians differ by more than
+    `bench.SAME_SPEED`, 'lower' the other way round, else 'tie'."""
+    a, b = float(np.median(small)), float(np.median(large))
+    if min(small) > max(large) and a > b * (1 + bench.SAME_SPEED):
+        return "higher"
+    if max(small) < min(large) and b > a * (1 + bench.SAME_SPEED):
+        return "lower"
+    return "tie"
+
+
+def batch_sentence(small: Sequence[float], large: Sequence[float], fp32_mb: float) -> str:
+    """Did dynamic int8 fare differently against fp32 at batch 1 (`small`: its ratios over
+    the rounds) than at batch 64 (`large`)? The verdict (`batch_verdict`), and for a
+    difference a likely reason, said to be one: it is not measured here."""
+    r1, r64 = float(np.median(small)), float(np.median(large))
+    said = batch_verdict(small, large)
+    if said == "tie":
+        return (f"Dynamic int8 against fp32 at batch 1 ({r1:.2f}×) and at batch 64 ({r64:.2f}×): "
+                "a tie between the batch sizes; the rounds overlap, or differ by less than "
+                f"{bench.SAME_SPEED:.0%}.")  # fmt: skip
+    better = "better" if said == "higher" else "worse"
+    reason = (
+        f"one row uses each weight once, so a call mostly reads weights from memory ({fp32_mb:.2f} "
+        "MB of them in fp32) and int8 reads a quarter of the bytes; at batch 64 each weight read "
+        "serves 64 rows"
+        if said == "higher"
+        else "the fixed cost of a call and of quantizing the activations weighs more against "
+        "the little arithmetic of one row"
+    )
+    return (
+        f"Dynamic int8 fared {better} against fp32 at batch 1 ({r1:.2f}×) than at batch 64 "
+        f"({r64:.2f}×), in every round. A likely reason, not measured here: {reason}."
+    )
+
+
+def calibration_report(rows: torch.Tensor, scale: float, zero_point: int) -> list[str]:
+    """What min-max calibration did with standardized inputs `rows` (N, F): the range, the
+    step in σ and where 0 sits; the column behind the largest value when it is a rare one
+    (a column at one value in all but a tenth of the rows); and how many of the 256 uint8 codes
+    the values within ±3 σ get."""
+    lo, hi = float(rows.min()), float(rows.max())
+    lines = [f"calibrated input range {lo:.2f} … {hi:.2f} (σ = 1 per column): a step of "
+             f"{float(scale):.3g} σ, and 0 at code {int(zero_point)} of 0…255"]  # fmt: skip
+    column = rows[:, int(rows.max(dim=0).values.argmax())]
+    others = int((column != column.mode().values).sum())  # rows away from its usual value
+    if hi > 3 and others < len(rows) / 10:
+        lines.append(
+            f"the largest value, {hi:.1f} σ, is in a pixel column that holds one and the same "
+            f"value in all but {others} of the {len(rows)} calibration rows"
+        )
+    within = float((rows.abs() <= 3).float().mean())
+    first, last = q.quantize(torch.tensor([-3.0, 3.0]), torch.tensor(float(scale)),
+                             torch.tensor(int(zero_point)), symmetric=False).tolist()  # fmt: skip
+    lines.append(f"{within:.2%} of the calibration values lie within ±3 σ and get codes "
+                 f"{first}…{last}: {last - first + 1} of the 256")  # fmt: skip
+    return lines
 
 
 def accuracy_sentence(name: str, p: float, baseline: str, p0: float, n: int) -> str:
@@ -231,46 +280,77 @@ def accuracy_sentence(name: str, p: float, baseline: str, p0: float, n: int) -> 
             f"(noise ±{100 * band:.1f}): {words}")  # fmt: skip
 
 
+def accuracy_verdict(p: float, p0: float, n: int) -> str:
+    """'higher', 'lower' or 'tie': p − p0 against the band of a difference of two accuracies
+    on n rows."""
+    band = noise.difference_band(noise.sampling_error(p, n), noise.sampling_error(p0, n))
+    return noise.verdict(p - p0, band)
+
+
 def targets_report(
     table: pd.DataFrame,
     rows: Sequence[str],
+    speeds: Mapping[str, Sequence[float]],
     *,
+    width: int,
     batch: int = 64,
     speed: float = 1.5,
     smaller: float = 3.5,
     points: float = 1.0,
 ) -> list[str]:
-    """Each of `rows` against the table's first row (the fp32 baseline): speed at `batch`,
-    size and accuracy, each with its target and whether this run met it."""
+    """Each of `rows` against the table's first row (the fp32 baseline): speed at `batch`
+    (the median of its rounds in `speeds`, with their range), size and accuracy, each with
+    its target and whether this run met it. The targets are for the wide MLP: for a model
+    narrower than TARGET_WIDTH the numbers are given and the targets said not to apply."""
+    judged = width >= TARGET_WIDTH
     base_name = table.index[0]
     base = table.iloc[0]
     lines = []
     for name in rows:
         row = table.loc[name]
-        ratio, size = float(row[f"speedup_b{batch}"]), float(row["smaller"])
+        ratios = speeds[name]
+        ratio, size = float(np.median(ratios)), float(row["smaller"])
         lost = 100 * (float(base["accuracy"]) - float(row["accuracy"]))
         change = f"{lost:.1f} points lost" if lost >= 0 else f"{-lost:.1f} points gained"
         lines.append(
-            f"{name}: {ratio:.2f}× the speed of {base_name} at batch {batch} (target {speed:g}×: "
-            f"{_met(ratio >= speed)}); {size:.2f}× smaller (target {smaller:g}×: "
-            f"{_met(size >= smaller)}); accuracy {float(row['accuracy']):.3f} vs "
-            f"{float(base['accuracy']):.3f}, {change} (target: at most {points:g} lost: "
-            f"{_met(lost <= points)})"
+            f"{name}: {ratio:.2f}× the speed of {base_name} at batch {batch} "
+            f"({min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} rounds; target {speed:g}×"
+            f"{_met(ratio >= speed, judged)}); {size:.2f}× smaller (target {smaller:g}×"
+            f"{_met(size >= smaller, judged)}); accuracy {float(row['accuracy']):.3f} vs "
+            f"{float(base['accuracy']):.3f}, {change} (target: at most {points:g} lost"
+            f"{_met(lost <= points, judged)})"
+        )
+    if not judged:
+        lines.append(f"(the targets are set for the MLP with {TARGET_WIDTH} hidden units or more; "
+                     f"this one has {width}, so they do not apply here)")  # fmt: skip
+    return lines
+
+
+def _met(ok: bool, judged: bool = True) -> str:
+    if not judged:
+        return ""
+    return ": met" if ok else ": MISSED"
+
+
+def ptq_qat_report(results: Mapping[int, tuple[float, float]], fp32: float, n: int) -> list[str]:
+    """One line per width: accuracy after rounding the trained weights (PTQ) against fp32,
+    and after training with fake quantization (QAT) against rounding only and against fp32,
+    each difference with its noise band and verdict."""
+    words = {"tie": "a tie", "higher": "higher", "lower": "lower"}
+    lines = []
+    for bits, (ptq, qat) in sorted(results.items()):
+        lines.append(
+            f"{bits:2d} bits: rounding only {ptq:.3f} ({_points(ptq, fp32, n)} vs fp32: "
+            f"{words[accuracy_verdict(ptq, fp32, n)]}); "
+            + accuracy_sentence("QAT", qat, "rounding only", ptq, n)
+            + f"; QAT vs fp32: {words[accuracy_verdict(qat, fp32, n)]}"
         )
     return lines
 
 
-def _met(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
-def ptq_qat_report(results: Mapping[int, tuple[float, float]], n: int) -> list[str]:
-    """One line per width: accuracy after rounding the trained weights (PTQ) and after
-    training with fake quantization (QAT), the difference with its noise band, the verdict."""
-    lines = []
-    for bits, (ptq, qat) in sorted(results.items()):
-        lines.append(f"{bits:2d} bits: " + accuracy_sentence("QAT", qat, "rounding only", ptq, n))
-    return lines
+def _points(p: float, p0: float, n: int) -> str:
+    band = noise.difference_band(noise.sampling_error(p, n), noise.sampling_error(p0, n))
+    return f"{100 * (p - p0):+.1f} points, noise ±{100 * band:.1f}"
 
 
 def table_figure(table: pd.DataFrame, *, batch: int = 64) -> Figure:
