@@ -9,10 +9,10 @@ PACKAGE = Path(__file__).parent.parent / "labkit"
 # Lowest first. A module may import labkit modules of its own layer or a lower one.
 LAYERS = [
     {"validate", "io", "progress", "kernel", "zygote"},
-    {"data", "models", "optim", "metrics", "bench", "noise"},
+    {"data", "models", "optim", "metrics", "bench", "noise", "runtime"},
     {"train", "checkpoint"},
     {"compress", "export", "landscapes", "crossval"},
-    {"sweep", "search", "records", "serve", "monitor", "distributed"},
+    {"sweep", "search", "records", "serve", "loadtest", "monitor", "distributed"},
     {"ui", "plots", "figures", "cli", "exercises"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
