@@ -5,7 +5,8 @@ dynamic batch axis, inputs named `inputs` and outputs `logits`, labkit's metadat
 it with `onnx.checker`, and refuses to leave a file behind whose answers differ from
 PyTorch's: the parity gate runs ONNX Runtime and the model on fresh inputs at several batch
 sizes. `ort_session` opens a file with explicit threads and graph optimization level, and
-`ort_predictor` turns a session into a function of a batch, for `labkit.bench.latency`.
+`ort_predictor` turns a session into a function of a batch (both live in the torch-free
+`labkit.runtime`, which a server imports, and are re-exported here).
 `data_metadata` gives what a server needs besides the file (class names, the standardization
 statistics), to store with `export_onnx(..., metadata=...)` and read back with `read_metadata`.
 
