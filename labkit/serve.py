@@ -462,10 +462,6 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-if __name__ == "__main__":  # pragma: no cover - `labkit serve` is the entry point
-    sys.exit("use: labkit serve MODEL.onnx")
-
-
 class ServerProcess:
     """`labkit serve` in a child process, for notebooks, tests and benchmarks:
 
@@ -491,8 +487,8 @@ class ServerProcess:
 
         if name in self._running:
             self._running.pop(name).stop()
-        port = "0" if replicas == 1 else str(_free_port())  # Ray Serve binds a given port
         replicas = check_int("replicas", replicas, minimum=1)
+        port = "0" if replicas == 1 else str(_free_port())  # Ray Serve binds a given port
         command = [sys.executable, "-m", "labkit.cli", "serve", str(model), "--port", port,
                    "--replicas", str(replicas), *args]  # fmt: skip
         env = {**os.environ, "LABKIT_SERVE_PARENT": str(os.getpid())}
