@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from labkit.io import atomic_write
-from labkit.models import MODELS, build_model, model_name
+from labkit.models import ALL_MODELS, build_model, model_name
 
 CHECKPOINT_FORMAT = "labkit.checkpoint/1"
 MODEL_FORMAT = "labkit.model/1"
@@ -106,7 +106,7 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
 def load_model(path: str | os.PathLike) -> nn.Module:
     """Rebuild a model saved by `save_model`, in eval mode, on the CPU."""
     state = load_state(path, MODEL_FORMAT)
-    if state["model"] not in MODELS:
+    if state["model"] not in ALL_MODELS:
         raise CheckpointError(f"{path} names an unknown model {state['model']!r}")
     model = build_model(state["model"], **state["hparams"])
     model.load_state_dict(state["state_dict"])

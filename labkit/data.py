@@ -1,7 +1,8 @@
 """Data that ships or is generated from a seed, split and standardized, batched in memory.
 
 Nothing here downloads: the digits come with scikit-learn (1,797 8×8 images, 10 classes)
-and the synthetic sets are drawn from a seeded generator.
+and the synthetic sets (2-D toy problems, a sorting task for a tiny transformer) are drawn
+from a seeded generator.
 """
 
 from __future__ import annotations
@@ -201,12 +202,65 @@ def make_spirals(
     return x.astype(np.float32), y
 
 
+IGNORE = -100  # a target cross-entropy skips (its default ignore_index): a prompt position
+
+
+def sort_task(
+    n_train: int, n_test: int, *, length: int = 6, digits: int = 10, seed: int = 0
+) -> tuple[Split, Split]:
+    """A rule for a tiny transformer to learn: `length` random digits, then the same sorted.
+
+    Each sequence is prompt + answer, 2·length tokens from a vocabulary of `digits`. The
+    model reads all but the last token, x (N, 2·length − 1), and is scored on predicting the
+    next token at the answer positions: y (N, 2·length − 1) holds the next token there and
+    IGNORE on the prompt, where the next digit is random. The test prompts are distinct
+    from the training prompts, so exact-match accuracy on them measures the rule, not recall.
+    """
+    check_int("n_train", n_train, minimum=1)
+    check_int("n_test", n_test, minimum=1)
+    check_int("length", length, minimum=2)
+    check_int("digits", digits, minimum=2)
+    if n_train + n_test > digits**length:
+        raise ConfigError(
+            f"n_train + n_test = {n_train + n_test} distinct prompts asked for, but there are "
+            f"only digits**length = {digits**length}; lower them or raise length or digits"
+        )
+    rng = np.random.default_rng(seed)
+    prompts: dict[tuple[int, ...], None] = {}  # insertion-ordered and distinct
+    while len(prompts) < n_train + n_test:
+        for row in rng.integers(0, digits, size=(n_train + n_test, length)):
+            prompts.setdefault(tuple(row.tolist()))
+    rows = np.array(list(prompts)[: n_train + n_test])
+    seqs = torch.as_tensor(np.concatenate([rows, np.sort(rows, axis=1)], axis=1))
+    x, y = seqs[:, :-1].clone(), seqs[:, 1:].clone()
+    y[:, : length - 1] = IGNORE  # the next prompt digit is random: nothing to learn
+    return Split(x[:n_train], y[:n_train]), Split(x[n_train:], y[n_train:])
+
+
+def sequence_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of next-token logits (B, T, vocab) over the targets y (B, T) that
+    are not IGNORE."""
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
+
+
+def exact_match(model: torch.nn.Module, data: Split) -> float:
+    """Share of sequences whose whole answer the model generates right, greedily, one token
+    at a time from the prompt (not read off teacher-forced logits)."""
+    answer = int((data.y[0] != IGNORE).sum())
+    prompt_len = data.x.shape[1] + 1 - answer
+    device = next(model.parameters()).device
+    out = model.generate(data.x[:, :prompt_len].to(device), answer)[:, prompt_len:]
+    return (out.cpu() == data.y[:, prompt_len - 1 :]).all(1).float().mean().item()
+
+
 class Batches:
     """Mini-batches `(x, y)` of in-memory tensors, reshuffled every pass.
 
     Indexing whole tensors with a random permutation is much cheaper than a `DataLoader`
     that collates sample by sample. The shuffle uses its own seeded generator, whose state
     is part of a checkpoint, so a resumed run sees exactly the batches it would have seen.
+    With `shard=(rank, world)` every rank draws the same batches and keeps rows rank,
+    rank + world, ...: together the ranks see each batch once.
     """
 
     def __init__(
@@ -217,12 +271,14 @@ class Batches:
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.data = data
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = torch.Generator().manual_seed(seed)
+        self.rank, self.world = shard  # data parallel: this rank's rows of every batch
 
     def __len__(self) -> int:
         n = len(self.data)
@@ -233,5 +289,5 @@ class Batches:
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         order = order.to(self.data.x.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            i = order[start : start + self.batch_size]
+            i = order[start : start + self.batch_size][self.rank :: self.world]
             yield self.data.x[i], self.data.y[i]

@@ -1,8 +1,9 @@
-"""Small models for the course: an MLP and a CNN for 8×8 images, plus their sizes.
+"""Small models for the course: an MLP and a CNN for 8×8 images, a tiny GPT, their sizes.
 
-Every model takes a batch of flat feature rows (B, F), so the same data, exporter and
-server work for all of them; the CNN reshapes to images itself. Each model keeps the
-arguments it was built with in `hparams`, so `save_model` / `load_model` can rebuild it.
+The image models take a batch of flat feature rows (B, F), so the same data, exporter and
+server work for both; the CNN reshapes to images itself. `TinyGPT` takes token ids (B, T)
+and returns next-token logits (B, T, vocab). Each model keeps the arguments it was built
+with in `hparams`, so `save_model` / `load_model` can rebuild it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from labkit.validate import ConfigError, check_choice, check_float, check_int
 
@@ -113,6 +116,122 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))  # (B, C2, H/2, W/2) -> (B, classes)
 
 
+class TinyGPT(nn.Module):
+    """A decoder-only transformer, GPT-2's layout at toy size.
+
+    Token and position embeddings, `n_layer` pre-norm blocks (causal self-attention, then
+    an MLP four times as wide, each added back to its input), a final LayerNorm and a
+    linear head over the vocabulary. With `activation_checkpointing` set (fit sets it from
+    `TrainConfig`), training keeps only each block's input and recomputes the block's
+    activations during the backward pass: less memory, one more forward's time.
+    """
+
+    def __init__(
+        self,
+        vocab: int = 10,
+        context: int = 16,
+        n_layer: int = 2,
+        n_head: int = 4,
+        n_embd: int = 64,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        check_int("vocab", vocab, minimum=2)
+        check_int("context", context, minimum=1)
+        check_int("n_layer", n_layer, minimum=1)
+        check_int("n_head", n_head, minimum=1)
+        check_int("n_embd", n_embd, minimum=1)
+        if n_embd % n_head:
+            raise ConfigError(
+                f"n_embd must be divisible by n_head (each head gets n_embd / n_head "
+                f"dimensions); got n_embd={n_embd}, n_head={n_head}"
+            )
+        check_float("dropout", dropout, minimum=0.0, maximum=0.95)
+        self.hparams = dict(vocab=vocab, context=context, n_layer=n_layer, n_head=n_head,
+                            n_embd=n_embd, dropout=dropout)  # fmt: skip
+        self.tokens = nn.Embedding(vocab, n_embd)
+        self.positions = nn.Embedding(context, n_embd)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
+        self.norm = nn.LayerNorm(n_embd)
+        self.head = nn.Linear(n_embd, vocab, bias=False)
+        self.activation_checkpointing = False
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        context, vocab = self.hparams["context"], self.hparams["vocab"]
+        if idx.dim() != 2 or idx.is_floating_point() or idx.shape[1] > context:
+            raise ValueError(
+                f"TinyGPT takes token ids of shape (B, T) with T <= context={context}; got "
+                f"{tuple(idx.shape)} {idx.dtype}"
+            )
+        if idx.numel() and (idx.min() < 0 or idx.max() >= vocab):
+            raise ValueError(
+                f"token ids must lie in [0, vocab={vocab}); got {idx.min()}..{idx.max()}"
+            )
+        steps = torch.arange(idx.shape[1], device=idx.device)
+        x = self.drop(self.tokens(idx) + self.positions(steps))  # (B, T, n_embd)
+        for block in self.blocks:
+            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return self.head(self.norm(x))  # (B, T, vocab)
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, steps: int) -> torch.Tensor:
+        """Extend `prompt` (B, T) by `steps` greedy tokens, one at a time: (B, T + steps)."""
+        check_int("steps", steps, minimum=0)
+        was_training = self.training
+        self.eval()
+        idx = prompt
+        for _ in range(steps):
+            logits = self(idx[:, -self.hparams["context"] :])  # (B, T, vocab)
+            idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        self.train(was_training)
+        return idx
+
+
+class Block(nn.Module):
+    """x + attention(norm(x)), then x + mlp(norm(x)): the pre-norm transformer block."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
+        self.norm2 = nn.LayerNorm(n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(n_embd, 4 * n_embd),
+            nn.GELU(),
+            nn.Linear(4 * n_embd, n_embd),
+            nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head attention in which each position sees itself and the positions before it."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+        super().__init__()
+        self.n_head, self.dropout = n_head, dropout
+        self.qkv = nn.Linear(n_embd, 3 * n_embd)  # queries, keys and values in one matmul
+        self.proj = nn.Linear(n_embd, n_embd)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)  # each (B, T, d)
+        q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+        # softmax(q kᵀ / √(d/heads) + causal mask) v, per head: (B, heads, T, d/heads)
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
+
+
 def check_rows(model: nn.Module, x: torch.Tensor, features: int) -> None:
     """Refuse anything but a batch of rows (B, features), naming the shape expected."""
     if x.dim() != 2 or x.shape[1] != features:
@@ -122,13 +241,14 @@ def check_rows(model: nn.Module, x: torch.Tensor, features: int) -> None:
         )
 
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
+MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}  # the digit classifiers
+ALL_MODELS: dict[str, type[nn.Module]] = {**MODELS, "gpt": TinyGPT}
 
 
 def build_model(name: str, **hparams: Any) -> nn.Module:
-    """Build a model by its course name: 'mlp' or 'cnn'."""
-    check_choice("model", name, MODELS)
-    return MODELS[name](**hparams)
+    """Build a model by its course name: 'mlp', 'cnn' or 'gpt'."""
+    check_choice("model", name, ALL_MODELS)
+    return ALL_MODELS[name](**hparams)
 
 
 def parameter_count(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -138,10 +258,10 @@ def parameter_count(model: nn.Module, *, trainable_only: bool = False) -> int:
 
 def model_name(model: nn.Module) -> str:
     """The course name under which `build_model` builds this kind of model."""
-    for name, cls in MODELS.items():
+    for name, cls in ALL_MODELS.items():
         if type(model) is cls:
             return name
-    raise TypeError(f"{type(model).__name__} is not a labkit model ({', '.join(MODELS)})")
+    raise TypeError(f"{type(model).__name__} is not a labkit model ({', '.join(ALL_MODELS)})")
 
 
 def parameter_bytes(model: nn.Module) -> int:

@@ -2,7 +2,9 @@
 
 The loop in `fit` is the whole algorithm: forward, loss, backward, (clip), step,
 (schedule); after each epoch it evaluates, records history, keeps the last good weights
-and writes a checkpoint. Everything that varies comes in through `TrainConfig`.
+and writes a checkpoint. Everything that varies comes in through `TrainConfig`, including
+what changes at scale: bf16 autocast, gradient accumulation, activation checkpointing, and
+data parallelism when torch.distributed is initialized (see `labkit.distributed`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit.checkpoint import CHECKPOINT_FORMAT, load_state, save_state
-from labkit.data import Batches, Data, Split
+from labkit.data import IGNORE, Batches, Data, Split
 from labkit.optim import OPTIMIZERS, SCHEDULES, check_momentum, make_optimizer, make_scheduler
 from labkit.progress import progress
 from labkit.validate import ConfigError, check_choice, check_float, check_int
 
 CHECKPOINT_NAME = "last.pt"
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+PRECISIONS = ("fp32", "bf16")  # bf16: autocast the forward pass; weights stay fp32
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class TrainConfig:
     schedule: str = "constant"  # one of labkit.optim.SCHEDULES, stepped every optimizer step
     warmup_steps: int = 0  # steps of linear warm-up before the schedule (>= 1 for 'warmup')
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 turns clipping off
+    grad_accum: int = 1  # micro-batches of batch_size per optimizer step, >= 1: the step
+    # sees grad_accum * batch_size examples, with the memory of one micro-batch
+    precision: str = "fp32"  # one of PRECISIONS
+    activation_checkpointing: bool = False  # recompute activations in the backward pass
+    # (models with an `activation_checkpointing` attribute, e.g. TinyGPT)
     patience: int = 0  # early stopping: stop after this many epochs without a lower val loss
     # and end with the best epoch's weights; 0 turns it off (needs a val split when on)
     seed: int = 0  # seeds the shuffling and dropout inside fit
@@ -63,6 +71,11 @@ class TrainConfig:
         if self.schedule == "warmup" and self.warmup_steps == 0:
             raise ConfigError("warmup_steps must be >= 1 with schedule 'warmup'; got 0")
         check_float("grad_clip", self.grad_clip, minimum=0.0)
+        check_int("grad_accum", self.grad_accum, minimum=1)
+        check_choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.activation_checkpointing, bool):
+            got = self.activation_checkpointing
+            raise ConfigError(f"activation_checkpointing must be True or False; got {got!r}")
         check_int("patience", self.patience, minimum=0)
         check_int("seed", self.seed)
         if self.device != "auto":
@@ -166,6 +179,12 @@ def fit(
     With a `teacher` (distillation, see `labkit.compress.distill`), each batch's loss is
     `loss_fn(logits, y, teacher(x))`, the teacher in eval mode without gradients, and the
     validation loss is plain cross-entropy.
+    With `config.grad_accum` = k, each optimizer step sums the gradients of k micro-batches
+    of `batch_size`, each weighted by its share of the step's examples: the same step as one
+    batch of k·batch_size (dropout and augmentation aside). With torch.distributed
+    initialized (`model` wrapped in DistributedDataParallel), each rank trains on its share
+    of every batch, the recorded loss is summed over ranks, and only rank 0 writes the
+    checkpoint.
     """
     _check_split("train", train)
     if val is not None:
@@ -180,7 +199,13 @@ def fit(
         val_loss_fn = F.cross_entropy
     train = train.to(device)
     val = val.to(device) if val is not None else None
-    batches = Batches(train, config.batch_size, seed=config.seed)
+    rank, world = _rank_and_world()
+    if config.batch_size < world:
+        raise ConfigError(
+            f"batch_size={config.batch_size} is smaller than the world size {world}: every rank "
+            "needs at least one example of each batch"
+        )
+    batches = Batches(train, config.batch_size, seed=config.seed, shard=(rank, world))
     optimizer = make_optimizer(
         config.optimizer,
         model.parameters(),
@@ -188,12 +213,14 @@ def fit(
         weight_decay=config.weight_decay,
         momentum=config.momentum,
     )
-    steps = config.epochs * len(batches)
+    steps = config.epochs * math.ceil(len(batches) / config.grad_accum)
     scheduler = make_scheduler(config.schedule, optimizer, steps, warmup_steps=config.warmup_steps)
     torch.manual_seed(config.seed)  # dropout and augmentation: same seed, same draws
     history = History()
     best = {"epoch": None, "loss": math.inf, "model": None, "stopped": False}  # early stopping
 
+    inner = getattr(model, "module", model)  # the model itself under DistributedDataParallel:
+    # checkpoints hold its weights, so a run may resume with another number of ranks
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if path is not None and path.exists():
         if not resume:
@@ -208,7 +235,7 @@ def fit(
                 f"{path} holds {done} finished epochs but epochs={config.epochs}: resume with "
                 f"epochs >= {done}, or start a fresh checkpoint_dir"
             )
-        model.load_state_dict(state["model"])
+        inner.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
@@ -220,29 +247,42 @@ def fit(
         best = state.get("best", best)
 
     good = _copy_state(model)  # weights to fall back on if the loss blows up
+    if config.activation_checkpointing and not hasattr(inner, "activation_checkpointing"):
+        raise ConfigError(
+            f"activation_checkpointing=True needs a model that supports it (e.g. "
+            f"labkit.models.TinyGPT); {type(inner).__name__} does not"
+        )
+    if hasattr(inner, "activation_checkpointing"):
+        inner.activation_checkpointing = config.activation_checkpointing
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16")
     first = config.epochs + 1 if best["stopped"] else len(history) + 1
     bar = progress(range(first, config.epochs + 1), desc="epochs", enabled=show_progress)
     for epoch in bar:
         start = time.perf_counter()
         model.train()
         total = torch.zeros((), device=device)  # summed on device: no sync per step
-        for x, y in batches:  # x (B, F), y (B,)
-            if augment is not None:
-                x = augment(x)
-            if teacher is None:
-                loss = loss_fn(model(x), y)
-            else:
-                with torch.no_grad():
-                    soft = teacher(x)  # (B, classes): the teacher's logits for this batch
-                loss = loss_fn(model(x), y, soft)
+        for step in _steps(batches, config.grad_accum):  # [(x, y), ...] micro-batches
+            examples = sum(len(y) for _, y in step)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for x, y in step:  # x (B, F) or (B, T), y (B,) or (B, T)
+                if augment is not None:
+                    x = augment(x)
+                with autocast:
+                    if teacher is None:
+                        loss = loss_fn(model(x), y)
+                    else:
+                        with torch.no_grad():
+                            soft = teacher(x)  # (B, classes): the teacher's logits
+                        loss = loss_fn(model(x), y, soft)
+                (loss * (len(y) / examples)).backward()  # sums to the step's mean loss
+                total += loss.detach().float() * len(y)
             if config.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            total += loss.detach() * len(y)
+        if world > 1:
+            torch.distributed.all_reduce(total)  # each rank summed its share of the batches
         train_loss = (total / len(train)).item()
         if not math.isfinite(train_loss):
             model.load_state_dict(good)
@@ -269,8 +309,8 @@ def fit(
         if config.patience and history.done:
             model.load_state_dict(best["model"])  # end with the best epoch's weights
         bar.set_postfix(loss=f"{train_loss:.4f}")
-        if path is not None:
-            save_checkpoint(path, model, optimizer, scheduler, batches, history, config, best)
+        if path is not None and rank == 0:
+            save_checkpoint(path, inner, optimizer, scheduler, batches, history, config, best)
         if on_epoch is not None:
             on_epoch(history)
         if best["stopped"]:
@@ -279,27 +319,49 @@ def fit(
     return history
 
 
+def _steps(batches: Batches, k: int) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The micro-batches of each optimizer step: k at a time, the last step possibly fewer."""
+    step = []
+    for batch in batches:
+        step.append(batch)
+        if len(step) == k:
+            yield step
+            step = []
+    if step:
+        yield step
+
+
+def _rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes; (0, 1) outside torch.distributed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module, data: Split, loss_fn: LossFn = F.cross_entropy, *, batch_size: int = 1024
 ) -> dict[str, float]:
-    """Mean loss over `data`, and accuracy when the targets are class labels."""
+    """Mean loss over `data`, and accuracy when the targets are class labels (for sequence
+    targets, the share of scored tokens predicted right)."""
     _check_split("data", data)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    loss_sum, correct = 0.0, 0
+    loss_sum, correct, counted = 0.0, 0, 0
     for start in range(0, len(data), batch_size):
         x = data.x[start : start + batch_size].to(device)
         y = data.y[start : start + batch_size].to(device)
         logits = model(x)
         loss_sum += loss_fn(logits, y).item() * len(y)
         if not y.is_floating_point():
-            correct += (logits.argmax(-1) == y).sum().item()
+            scored = y != IGNORE  # sequence tasks: the answer positions only
+            correct += ((logits.argmax(-1) == y) & scored).sum().item()
+            counted += scored.sum().item()
     model.train(was_training)
     scores = {"loss": loss_sum / len(data)}
     if not data.y.is_floating_point():
-        scores["accuracy"] = correct / len(data)
+        scores["accuracy"] = correct / counted  # per target: per example for class labels
     return scores
 
 
@@ -356,10 +418,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     # Resuming with other hyper-parameters would silently mix two different runs.
     free = {"epochs", "device"}
+    saved = {**asdict(TrainConfig()), **saved}  # a field added since: its default then
     diff = [
-        f"{k}={saved.get(k)!r} (now {v!r})"
+        f"{k}={saved[k]!r} (now {v!r})"
         for k, v in asdict(config).items()
-        if k not in free and saved.get(k) != v
+        if k not in free and saved[k] != v
     ]
     if diff:
         raise ConfigError(

@@ -33,7 +33,7 @@ def test_cnn_takes_rows_or_images():
 def test_build_model_by_name_and_back():
     assert isinstance(build_model("mlp", hidden=(4,)), MLP)
     assert model_name(build_model("cnn")) == "cnn"
-    with pytest.raises(ConfigError, match="model must be one of 'mlp', 'cnn'; got 'resnet'"):
+    with pytest.raises(ConfigError, match="model must be one of 'mlp', 'cnn', 'gpt'; got 'resnet'"):
         build_model("resnet")
     with pytest.raises(TypeError, match="not a labkit model"):
         model_name(torch.nn.Linear(2, 2))

@@ -51,6 +51,9 @@ def _same(a, b):
         ("grad_clip", -1.0, "grad_clip must be >= 0"),
         ("seed", "zero", "seed must be an integer"),
         ("device", "tpu9", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        ("grad_accum", 0, "grad_accum must be an integer >= 1"),
+        ("precision", "fp16", "precision must be one of 'fp32', 'bf16'"),
+        ("activation_checkpointing", 1, "activation_checkpointing must be True or False"),
     ],
 )
 def test_bad_config_names_the_field(field, value, message):

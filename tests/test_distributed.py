@@ -1,0 +1,59 @@
+"""DDP with torchrun (gloo, 2 processes on the CPU): the weights of one process with the same
+global batch, rank 0 writes, a stopped run resumes bit-exactly, bad settings are refused."""
+
+import pytest
+import torch
+
+from labkit.checkpoint import load_model
+from labkit.distributed import launch, train
+from labkit.io import read_metrics
+from labkit.validate import ConfigError
+
+pytestmark = pytest.mark.slow
+SMALL = dict(n_train=128, n_test=32, length=4, digits=5, n_embd=16, n_head=2, batch_size=32,
+             optimizer="sgd", lr=0.3)  # fmt: skip
+
+
+def _weights(out):
+    return load_model(out / "model.pt").state_dict()
+
+
+def test_two_ranks_end_with_the_weights_of_one_process_and_resume_bit_exactly(tmp_path):
+    launch(tmp_path / "one", nproc=1, epochs=2, **SMALL)
+    launch(tmp_path / "two", nproc=2, epochs=2, **SMALL)
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert all(torch.allclose(one[k], two[k], atol=1e-6) for k in one)
+    metrics = read_metrics(tmp_path / "two")
+    assert metrics["world_size"] == 2 and metrics["final_loss"] == pytest.approx(
+        read_metrics(tmp_path / "one")["final_loss"], rel=1e-5
+    )
+    # rank 0 alone wrote: one model, one checkpoint, nothing half-written beside them
+    assert sorted(p.name for p in (tmp_path / "two").rglob("*")) == [
+        "checkpoints", "last.pt", "metrics.json", "model.pt"]  # fmt: skip
+    # a run stopped after epoch 1 (what a kill leaves) and resumed equals the straight run
+    launch(tmp_path / "stopped", nproc=2, epochs=1, **SMALL)
+    launch(tmp_path / "stopped", nproc=2, epochs=2, resume=True, **SMALL)
+    resumed = _weights(tmp_path / "stopped")
+    assert all(torch.equal(two[k], resumed[k]) for k in two)
+
+
+@pytest.mark.parametrize(
+    ("nproc", "settings", "message"),
+    [
+        (2, dict(n_train=1), "the world size 2 is larger than the data: n_train=1"),
+        (2, dict(batch_size=33), "batch_size=33 must be divisible by the world size 2"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(tmp_path, nproc, settings, message):
+    with pytest.raises(RuntimeError, match=message):
+        launch(tmp_path, nproc=nproc, **(SMALL | settings))
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_bad_settings_are_refused_before_launching(tmp_path):
+    with pytest.raises(ConfigError, match="precision must be one of 'fp32', 'bf16'"):
+        train(tmp_path, **(SMALL | dict(precision="fp16")))
+    with pytest.raises(ConfigError, match=r"unknown settings \['layers'\]"):
+        launch(tmp_path, layers=3)
+    with pytest.raises(ConfigError, match="unknown settings"):
+        train(tmp_path, layers=3)
