@@ -457,3 +457,60 @@ def test_export_compare_button_times_the_runtimes_with_the_widgets_settings(lab,
     assert "'disable', 1 thread, batch 1 and 8: course MLP, ONNX Runtime fp32" in text, text
     assert len(cell.locator(".jp-OutputArea-output img").all()) >= 1
     page.close()
+
+
+def test_serving_load_test_button_runs_at_the_widgets_settings(lab, browser):
+    page = _open_and_run_all(browser, lab, "11_serving.ipynb")
+    checks = _cell_text(page, "# Served answers are the in-process model's")
+    assert "all checks passed" in checks, checks
+
+    controls = _cell(page, "figs.ServingControls(")
+    slider = controls.locator(".widget-hslider", has_text="concurrency")
+    readout = slider.locator(".widget-readout")
+    readout.filter(has_text="16").wait_for(timeout=60_000)  # the parameter's value
+    slider.locator(".noUi-handle").focus()
+    page.keyboard.press("ArrowLeft")  # one stop down, as a learner does with the keyboard
+    readout.filter(has_text="8").wait_for(timeout=60_000)
+    controls.locator("button").filter(has_text=re.compile(r"^\s*on\s*$")).click()
+
+    output = _press(page, "labkit.ui.run_button(", "Load test", "requests per model call")
+    text = output.text_content()
+    # The widgets' settings reached the kernel; section 7 had stopped the notebook's servers,
+    # so the press started its own and stopped it again
+    assert "batching on, concurrency 8, 100 requests: p50" in text, text
+    assert "0 errors, 0 lost connections" in text, text
+    assert "a server started for this test, now stopped (SIGTERM)" in text, text
+    _until(bool, lambda: (output.evaluate(IMAGES), _state(page)["status"], ""), "the figure")
+    assert len(output.evaluate(IMAGES)) == 1, "one figure under the button"
+    page.close()
+
+
+def test_monitoring_check_button_checks_a_window_with_the_widgets_settings(lab, browser):
+    page = _open_and_run_all(browser, lab, "12_monitoring.ipynb")
+    checks = _cell_text(page, "# PSI: by hand equals labkit's")
+    assert "all checks passed" in checks, checks
+
+    controls = _cell(page, "figs.MonitorControls(")
+    select = controls.locator(".widget-dropdown select")
+    select.wait_for(state="visible", timeout=60_000)
+    select.select_option(label="noise")
+    strength = controls.locator(".widget-hslider", has_text="strength")
+    strength.locator(".widget-readout").filter(has_text="0.50").wait_for(timeout=60_000)
+    strength.locator(".noUi-handle").focus()
+    for _ in range(2):  # 0.50 -> 0.60, one stop at a time, as a learner does with the keyboard
+        page.keyboard.press("ArrowRight")
+    assert strength.locator(".widget-readout").text_content().strip() == "0.60"
+    rows = controls.locator(".widget-hslider", has_text="window rows")
+    rows.locator(".noUi-handle").focus()
+    for _ in range(3):  # 300 -> 270 rows
+        page.keyboard.press("ArrowLeft")
+    assert rows.locator(".widget-readout").text_content().strip() == "270"
+
+    cell = _cell(page, "labkit.ui.run_button(")
+    output = _press(page, "labkit.ui.run_button(", "Check", "; accuracy")
+    text = output.text_content()
+    # The widgets' settings reached the kernel, and the check and the figure are for them
+    assert "noise at strength 0.6, a window of 270 rows: " in text, text
+    assert "alert" in text and "Error" not in text, text
+    assert len(cell.locator(".jp-OutputArea-output img").all()) == 1
+    page.close()

@@ -18,11 +18,13 @@ from labkit.exercises import (
     export,
     generalization,
     gradient_descent,
+    monitoring,
     optimizers,
     pipeline,
     prompt,
     pruning,
     quantization,
+    serving,
     welcome,
 )
 from labkit.exercises.core import NotAttempted, Wrong, call
@@ -64,6 +66,8 @@ def test_exercises_are_the_notebook_modules_in_notebook_order():
         quantization,
         distillation,
         export,
+        serving,
+        monitoring,
     )
     assert list(EXERCISES) == [name for m in modules for name in m.EXERCISES]
     assert all(EXERCISES[name] is e for name, e in pipeline.EXERCISES.items())

@@ -14,7 +14,8 @@ unknown names raise ConfigError listing the known ones. Nothing here imports sci
 Each notebook's exercises live in their own module, merged here into `EXERCISES` in
 notebook order: `welcome` (00), `gradient_descent` (01), `optimizers` (02),
 `pipeline` (03), `generalization` (04), `experiments` (05), `pruning` (07),
-`quantization` (08), `distillation` (09), `export` (10); `core` holds the shared types, `grade`
+`quantization` (08), `distillation` (09), `export` (10),
+`serving` (11), `monitoring` (12); `core` holds the shared types, `grade`
 and the helpers. To add a later notebook's exercises, write `labkit/exercises/<topic>.py`
 with a dict `EXERCISES` of `Exercise`s keyed by name, and add the module to `_NOTEBOOKS`
 below; a name defined twice, or keyed under another name, raises at import. Each checker
@@ -37,10 +38,12 @@ from labkit.exercises import (
     export,
     generalization,
     gradient_descent,
+    monitoring,
     optimizers,
     pipeline,
     pruning,
     quantization,
+    serving,
     welcome,
 )
 from labkit.exercises.core import PLACEHOLDER, Exercise, NotAttempted, Result, grade
@@ -58,7 +61,7 @@ __all__ = [
     "prompt",
 ]
 
-# in notebook order (00, 01, 02, 03, 04, 05, 07, 08, 09, 10): the order names are listed to learners
+# in notebook order (00-05, 07-12): the order names are listed to learners
 _NOTEBOOKS = (
     welcome,
     gradient_descent,
@@ -70,6 +73,8 @@ _NOTEBOOKS = (
     quantization,
     distillation,
     export,
+    serving,
+    monitoring,
 )
 
 
