@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/compress.py
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/gpt.py
 
 # Serve an exported model on 127.0.0.1:8000: make serve MODEL=path/to/model.onnx
 # [SERVE_ARGS="--batching --port 8080"] (labkit serve --help lists the options).

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).parent.parent / "labkit"
 # Lowest first. A module may import labkit modules of its own layer or a lower one.
 LAYERS = [
     {"validate", "io", "progress", "kernel", "zygote"},
-    {"data", "models", "optim", "metrics", "bench", "noise", "runtime"},
+    {"data", "models", "optim", "metrics", "bench", "noise", "runtime", "scale"},
     {"train", "checkpoint"},
     {"compress", "export", "landscapes", "crossval"},
     {"sweep", "search", "records", "serve", "loadtest", "monitor", "distributed"},
