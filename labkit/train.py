@@ -9,6 +9,7 @@ data parallelism when torch.distributed is initialized (see `labkit.distributed`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -254,7 +255,8 @@ def fit(
         )
     if hasattr(inner, "activation_checkpointing"):
         inner.activation_checkpointing = config.activation_checkpointing
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16")
+    bf16 = config.precision == "bf16"
+    autocast = torch.autocast(device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
     first = config.epochs + 1 if best["stopped"] else len(history) + 1
     bar = progress(range(first, config.epochs + 1), desc="epochs", enabled=show_progress)
     for epoch in bar:
@@ -274,8 +276,9 @@ def fit(
                         with torch.no_grad():
                             soft = teacher(x)  # (B, classes): the teacher's logits
                         loss = loss_fn(model(x), y, soft)
-                (loss * (len(y) / examples)).backward()  # sums to the step's mean loss
-                total += loss.detach().float() * len(y)
+                share = len(y) / examples  # the shares sum the step's mean loss
+                (loss if share == 1 else loss * share).backward()
+                total += loss.detach() * len(y)
             if config.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
