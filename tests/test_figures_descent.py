@@ -162,3 +162,43 @@ def test_noise_metrics_name_each_batch_size_at_both_points():
     m = figs.noise_metrics({1: 4.0, 16: 1.0}, {1: 0.4, 16: 0.1})
     assert m == {"grad_noise_b1": 4.0, "grad_noise_b16": 1.0, "grad_noise_at_opt_b1": 0.4,
                  "grad_noise_at_opt_b16": 0.1}  # fmt: skip
+
+
+def test_blew_up_is_the_last_quarter_above_the_start_and_an_overflow_blows_up_silently():
+    e = excess_runs([0.01, 50.0, 0.02])  # (9, 3): the second run ends far above its start
+    assert np.allclose(figs.late_mean(e), e[-2:].mean(0))  # the last quarter: 2 of 8 steps
+    assert figs.blew_up(e).tolist() == [False, True, False]
+    assert figs.blew_up(np.array([14.0, 15.0])).item()  # one step: the loss after it
+    with np.errstate(all="raise"):  # an overflowed run compares False: blown, and no warning
+        assert figs.blew_up(np.array([1.0, 1e308, 1e308, np.inf, np.nan])).item()
+
+
+def test_noise_report_gives_both_lengths_the_table_and_the_summary():
+    text = figs.noise_report({1: 4.0, 4: 2.0}, {1: 0.4, 4: 0.2}, 24.3, 3e-15, 4096)
+    lines = text.splitlines()
+    assert lines[0] == "full gradient: length 24.3 at w0, 3e-15 at w_opt"
+    assert "noise at w0" in lines[1] and "noise at w_opt" in lines[1] and len(lines) == 1 + 4 + 1
+    assert lines[-1] == figs.noise_summary({1: 4.0, 4: 2.0}, {1: 0.4, 4: 0.2}, 24.3)
+
+
+def test_bowl_limits_line_puts_momentum_above_and_nesterov_below_plain_gd():
+    line = figs.bowl_limits_line(20.0, 0.9)
+    assert "sgd 2/λ_max = 0.1000" in line and "momentum (2 + 2μ)/λ_max = 0.1900" in line
+    assert "nesterov (2 + 2μ)/((1 + 2μ) λ_max) = 0.0679" in line
+
+
+def test_path_outcomes_judge_each_path_by_the_one_test():
+    def surface(p):
+        return bowl(p, a=1.0, b=20.0)
+
+    paths = {"calm": gd_on_bowl(0.01, 8), "wild": gd_on_bowl(0.15, 8)}  # 2/20 = 0.1: wild blows
+    lines = figs.path_outcomes(surface, paths, 0.01, 8).splitlines()
+    assert lines[0].startswith("calm            lr 0.01: 8 steps, loss ")
+    assert lines[1].startswith("wild            lr 0.01: blew up: loss over the last quarter")
+
+
+def test_eigen_view_frames_the_start_range_to_equal_scale():
+    fig = figs.paths_figure(bowl, {"p": gd_on_bowl(0.01, 3)}, 3, **figs.EIGEN_VIEW)
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (-5.0, 5.0) and ax.get_ylim() == (-2.0, 2.0)
+    assert ax.get_aspect() == 1.0 and ax.get_ylabel().startswith("z₂ (steep")

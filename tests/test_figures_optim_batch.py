@@ -105,3 +105,25 @@ def test_final_test_report_and_metrics_mark_the_runs_that_diverged():
     m = figs.optimizer_metrics(test, {"sgd": 0.9, "adam": 0.1}, {"sgd": 0.3, "adam": 3.0}, runs)
     assert m["test_accuracy_sgd"] == 0.95 and m["val_accuracy_adam"] == 0.1
     assert m["lr_adam"] == 3.0 and m["diverged_adam"] is True and m["diverged_sgd"] is False
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [1.0, 5.0, 0.05],  # inside the bracket (0.4, 1.6); above it; below it: the bracket moves
+)
+def test_largest_rate_bisects_in_log_scale_after_moving_the_bracket(edge):
+    tried = []
+
+    def trains(rate):
+        tried.append(rate)
+        return rate <= edge
+
+    found = figs.largest_rate(trains, 0.4, 1.6)
+    assert found <= edge < found * 4 ** (1 / 8)  # three halvings of a 4x bracket: 4^(1/8)
+    k = math.log(found / 0.4, 4 ** (1 / 8))  # on the log grid of 0.4's 4^(1/8) steps
+    assert k == pytest.approx(round(k))
+    assert len(tried) <= 2 + 2 + 3  # the bracket's two ends, a move or two, three halvings
+
+
+def test_largest_rate_is_nan_when_nothing_trains():
+    assert math.isnan(figs.largest_rate(lambda rate: False, 0.4, 1.6))

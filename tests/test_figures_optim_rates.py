@@ -5,9 +5,11 @@ verdicts follow the numbers with their noise."""
 import math
 
 import numpy as np
+import pytest
 import torch
 from test_figures_optimizers import _history
 
+import labkit
 from labkit.figures import optim_rates as figs
 from labkit.optim import LRFinderResult, schedule_factor
 from labkit.train import TrainConfig
@@ -101,3 +103,20 @@ def test_same_state_compares_settings_and_every_tensor():
     assert not figs.same_state(saved, opt.state_dict())
     other = torch.optim.Adam([w], lr=1e-2).state_dict()
     assert not figs.same_state(other, torch.optim.Adam([w], lr=1e-3).state_dict())
+
+
+def test_schedule_factors_are_what_fit_applies_at_every_step():
+    f = figs.schedule_factors(100)
+    assert list(f) == list(figs.SCHEDULES) and all(len(v) == 100 for v in f.values())
+    assert (f["constant"] == 1).all() and f["cosine"][0] == 1.0 and f["cosine"][-1] < 0.01
+    assert f["step"][-1] == pytest.approx(0.01)  # two drops of 10x
+    warm = schedule_factor("cosine", 100, warmup_steps=10)  # warmup_cosine: 10 % warm-up
+    assert np.array_equal(f["warmup_cosine"], [warm(t) for t in range(100)])
+    assert f["warmup_cosine"][0] == pytest.approx(0.1)
+
+
+def test_finder_keeps_state_after_the_finder_with_a_busy_optimizer():
+    data = labkit.load_digits(seed=0)
+    labkit.seed_everything(0)
+    model = labkit.MLP(hidden=(8,))
+    assert figs.finder_keeps_state(model, data.train, batch_size=64, seed=0)

@@ -1,8 +1,8 @@
 """labkit.figures.optimizers: notebook 02's figures have the panels and lines of the data
-given, and its verdicts call a difference inside the noise a tie."""
+given, and its verdicts call a difference inside the noise a tie (the 2-D paths:
+tests/test_figures_optim_paths.py)."""
 
 import math
-from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from labkit.figures import optimizers as figs
-from labkit.landscapes import bowl, rosenbrock, trajectory
 from labkit.optim import OPTIMIZERS
 from labkit.train import History
 
@@ -101,24 +100,6 @@ def test_the_spread_verdict_follows_the_numbers():
 
 # ---- figures ------------------------------------------------------------------------------
 
-STEEP = partial(bowl, a=1.0, b=100.0)
-VIEW = {"xlim": (-4.5, 1), "ylim": (-1.7, 1.5), "minimum": (0, 0)}
-
-
-def test_paths_figure_has_a_panel_per_path_and_their_losses():
-    paths = {n: trajectory(STEEP, (-4.0, 1.2), n, 0.01, steps=20) for n in OPTIMIZERS}
-    fig = figs.paths_figure(STEEP, paths, dict.fromkeys(OPTIMIZERS, 0.01), **VIEW, title="t")
-    axes = fig.axes
-    assert len(axes) == 8 and all(ax.get_visible() for ax in axes)
-    assert axes[0].get_title().startswith("sgd, lr 0.01: loss")
-    assert np.allclose(axes[0].lines[0].get_xydata(), paths["sgd"])
-    assert len(axes[-1].lines) == len(OPTIMIZERS)  # one loss curve each
-    # one path: one panel shown, the loss panel, the rest hidden; a diverged path is drawn too
-    runaway = trajectory(STEEP, (-4.0, 1.2), "sgd", 0.03, steps=100)
-    fig = figs.paths_figure(STEEP, {"sgd": runaway}, {"sgd": 0.03}, **VIEW, title="t")
-    assert [ax.get_visible() for ax in fig.axes] == [True] + [False] * 6 + [True]
-    assert fig.axes[0].get_title().endswith("loss 1.2e+62")
-
 
 def test_curves_figure_draws_the_data_given():
     fig = figs.curves_figure(
@@ -132,15 +113,9 @@ def test_curves_figure_draws_the_data_given():
 # ---- tables and reports -------------------------------------------------------------------
 
 
-def test_parity_surfaces_and_hyper_tables():
+def test_parity_and_hyper_tables():
     text = figs.parity_table({"adam": (1e-7, 0.9), "adam, weight_decay 0.1": (2e-7, 0.8)})
     assert "adam, weight_decay 0.1" in text and "2.0e-07" in text
-    paths = {
-        n: trajectory(rosenbrock, (-1.2, 1.0), n, 0.001, steps=120) for n in ("sgd", "momentum")
-    }
-    table = figs.surfaces_table({"sgd": 1.0, "momentum": 0.1}, paths, rosenbrock)
-    assert table.splitlines()[-1].startswith("lowest final loss: on the bowl momentum")
-    assert figs.turns(np.array([[0, 0], [0, 1], [0, 0], [0, 1]])) == 2
     hyper = figs.hyper_table(dict.fromkeys(OPTIMIZERS, 0.03))
     assert "adamw     AdamW" in hyper and "0.01" in hyper.splitlines()[-1]
 
@@ -149,13 +124,6 @@ def test_results_table_reports_divergence():
     runs = {"sgd": _run([0.5, 0.97]), "adam": _run([0.2], diverged="blew up")}
     text = figs.results_table(runs, {"sgd": 0.3, "adam": 3.0}, 180)
     assert "0.970 ± 0.013" in text and "diverged" in text and "blew up" in text
-
-
-def test_bowl_losses_make_the_titles():
-    path = trajectory(STEEP, (-4.0, 1.2), "momentum", 0.012, steps=100)
-    fig = figs.paths_figure(STEEP, {"momentum": path}, {"momentum": 0.012}, **VIEW, title="t")
-    final = STEEP(torch.tensor(path[-1])).item()
-    assert fig.axes[0].get_title() == f"momentum, lr 0.012: loss {final:.2g}"
 
 
 # ---- one run's record, the replay and AdamW -----------------------------------------------
@@ -170,17 +138,6 @@ def test_a_run_that_blew_up_has_no_final_number():
     assert figs.final(run) == 0.9 and figs.final(run, "val_loss") == 0.3
     assert math.isnan(figs.final(run._replace(diverged="blew up")))
     assert math.isnan(figs.final(_run([])))  # no epoch recorded
-
-
-def test_replay_report_quotes_the_path_at_its_peak_and_spike():
-    loss = np.r_[np.full(150, 3.0), np.full(100, 0.5), 52.5, np.full(49, 1.0)]  # spike at 250
-    effective = np.linspace(0.002, 0.009, 300)
-    lines = figs.replay_report(loss, effective, 2e-16, 249, 250).splitlines()
-    assert lines[0].endswith("to within 2e-16") and len(lines) == 7
-    assert lines[1] == "step  10: loss       3, effective step eta/sqrt(s) 0.0022"
-    assert lines[-1].endswith(
-        "the loss had fallen to 0.5 on the way, then jumped to 52.5 at step 250"
-    )
 
 
 def test_adamw_lines_give_the_decay_factor_and_compare_only_runs_that_trained():

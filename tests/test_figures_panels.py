@@ -5,6 +5,7 @@ import pytest
 
 from labkit.figures import panels
 from labkit.train import TrainConfig
+from labkit.validate import ConfigError
 
 pytest.importorskip("ipywidgets")
 
@@ -36,3 +37,27 @@ def test_optimizer_controls_start_at_the_config_and_move_the_rate_with_the_optim
     ui.lr.value = 0.3  # and the rate can still be moved by hand
     assert ui.values()["lr"] == 0.3
     assert "text/plain" in ui._repr_mimebundle_()
+
+
+def test_descent_parameters_are_checked_against_the_widgets_ranges():
+    good = {"lr": 0.02, "batch_size": 16, "steps": 300, "optimizer": "sgd",
+            "start": (-4.0, 1.5), "seed": 0, "out_dir": ""}  # fmt: skip
+    panels.check_descent_parameters(**good)
+    panels.check_descent_parameters(**{**good, "lr": panels.MAX_LR, "batch_size": 4096,
+                                       "start": panels.START_RANGE})  # fmt: skip
+    bad = [
+        ({"lr": 0.0}, "lr must be a finite number > 0"),
+        ({"lr": 10.5}, "lr must be <= 10.0"),
+        ({"batch_size": 4097}, "batch_size must be <= 4096, the rows in the data"),
+        ({"steps": 0}, "steps must be an integer >= 1"),
+        ({"optimizer": "lbfgs"}, "optimizer must be one of 'sgd'"),
+        ({"start": (-5.5, 0.0)}, "start_x must be >= -5.0"),
+        ({"start": (0.0, 2.5)}, "start_y must be <= 2.0"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"out_dir": None}, "out_dir must be a string"),
+    ]
+    for change, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            panels.check_descent_parameters(**{**good, **change})
+    ui = panels.DescentControls(0.02, 16, "sgd", 300, (0.0, 0.0))  # the range it checks
+    assert (ui.start[0].max, ui.start[1].max) == panels.START_RANGE

@@ -133,3 +133,13 @@ def test_limit_metrics_hold_the_floor_ratio_only_when_measured():
     m = figs.limit_metrics(limits, runs, np.array([30.0, 60.0]), 46.0)
     assert (m["floor_ratio_mean"], m["floor_ratio_min"], m["floor_ratio_max"]) == (45, 30, 60)
     assert m["floor_ratio_derived"] == 46.0
+
+
+def test_threshold_report_and_limit_check_line():
+    text = figs.threshold_report(0.08179, 0.081787, [1.96, 2.04]).splitlines()
+    assert text[0] == "measured threshold  0.08179"
+    assert text[1] == "predicted 2/λ_max   0.08179   (difference +0.004 %)"
+    assert text[2] == "standardized features: λ = 1.96 and 2.04, 2/λ_max = 0.98"
+    line = figs.limit_check_line(1.0000000001, 0.081787, 0.081787)
+    assert line.endswith("2/λ_max exactly") and "eigenvalue at SGD's limit: 1.000000000" in line
+    assert figs.limit_check_line(1.0, 0.08, 0.081787).endswith("NOT")

@@ -135,12 +135,13 @@ def test_the_from_scratch_rules_match_torch_with_weight_decay(name):
 
 
 def test_the_blow_up_test_on_the_bowl_flags_a_huge_finite_loss():
+    from labkit.figures.optim_paths import blew_up_on
     from labkit.landscapes import bowl, trajectory
 
-    source = _cell("def blew_up_on(")
-    namespace = {"torch": torch}
-    exec(source.split("\n\n\ndef draw_on_bowl")[0], namespace)
-    blew_up_on, steep = namespace["blew_up_on"], partial(bowl, a=1.0, b=100.0)
+    # the notebook's test for a drawn path is labkit's, and the button's line uses it
+    assert "from labkit.figures.optim_paths import blew_up_on" in _cell("%matplotlib inline")
+    assert "optim_paths.try_line(steep_bowl" in _cell("def draw_on_bowl(")
+    steep = partial(bowl, a=1.0, b=100.0)
     runaway = trajectory(steep, (-4.0, 1.2), "sgd", 0.03, steps=100)
     assert len(runaway) == 101 and steep(torch.tensor(runaway[-1])) > 1e60  # finite, huge
     assert blew_up_on(steep, runaway, 100)

@@ -50,6 +50,21 @@ def count(flags: Any, total_word: str = "seeds") -> str:
     return f"{k} of {n} {total_word}"
 
 
+def late_mean(values: np.ndarray) -> np.ndarray:
+    """The mean over the last quarter of the steps, at least the last: (steps + 1, ...) -> (...).
+    A run that overflowed averages to inf or nan, silently."""
+    v = np.asarray(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return v[-max(1, (len(v) - 1) // 4) :].mean(0)
+
+
+def blew_up(values: np.ndarray) -> np.ndarray:
+    """Notebook 01's one blow-up test on a run's losses (or excess losses), (steps + 1, ...)
+    -> (...): the last quarter averages above the start (nan, from an overflow, compares
+    False: blew up too)."""
+    return ~(late_mean(values) <= np.asarray(values)[0])
+
+
 def log_plottable(values: np.ndarray) -> np.ndarray:
     """`values` with inf turned into nan (matplotlib leaves gaps at nan), clipped at FLOOR."""
     v = np.asarray(values, dtype=float)
@@ -141,6 +156,17 @@ def race_figure(
     return fig
 
 
+# Section 4's view of the regression's loss in its eigen-coordinates: the start's range
+EIGEN_VIEW: dict[str, Any] = {
+    "xlim": (-5.0, 5.0),
+    "ylim": (-2.0, 2.0),
+    "minimum": (0.0, 0.0),
+    "size": (5.6, 3.4),
+    "equal": True,
+    "axis_labels": ("z₁ (flat direction, λ_min)", "z₂ (steep direction, λ_max)"),
+}
+
+
 def in_view(
     path: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float], margin: float = 3.0
 ) -> np.ndarray:
@@ -213,7 +239,7 @@ def race_metrics(
     for name, k in keys.items():
         e = excess[name]
         first = e[:, 0][np.isfinite(e[:, 0])]
-        late = e[-max(1, (len(e) - 1) // 4) :].mean(0)
+        late = late_mean(e)
         values = {
             f"final_loss_{k}": optimum + float(first[-1]),
             f"late_excess_loss_{k}": float(late[0]),
@@ -243,6 +269,19 @@ def noise_table(noise: Mapping[str, Mapping[int, float]], n: int) -> str:
         )
         lines.append(f"{b:5d} {cells} {np.sqrt((n - b) / (n - 1)):6.2f}")
     return "\n".join(lines)
+
+
+def noise_report(
+    noise: Mapping[int, float], noise_opt: Mapping[int, float], full: float, full_opt: float,
+    n: int,
+) -> str:  # fmt: skip
+    """What section 2 prints on the gradient noise measured at w0 and at w_opt: the full
+    gradient's length at both, `noise_table` and `noise_summary`."""
+    return "\n".join([
+        f"full gradient: length {full:.1f} at w0, {full_opt:.0e} at w_opt",
+        noise_table({"w0": noise, "w_opt": noise_opt}, n),
+        noise_summary(noise, noise_opt, full),
+    ])  # fmt: skip
 
 
 def noise_summary(noise: Mapping[int, float], noise_opt: Mapping[int, float], full: float) -> str:
@@ -284,13 +323,34 @@ def noise_metrics(noise: Mapping[int, float], noise_opt: Mapping[int, float]) ->
 # ---- section 4: a 2-D path's outcome -----------------------------------------------------
 
 
+def bowl_limits_line(lam_max: float, mu: float) -> str:
+    """The largest stable learning rates on a bowl of largest curvature λ_max: plain GD's
+    2/λ_max, and momentum's and Nesterov's in PyTorch's form with momentum μ."""
+    return (
+        f"limits on this bowl: sgd 2/λ_max = {2 / lam_max:.4f}, momentum (2 + 2μ)/λ_max = "
+        f"{(2 + 2 * mu) / lam_max:.4f}, nesterov (2 + 2μ)/((1 + 2μ) λ_max) = "
+        f"{(2 + 2 * mu) / ((1 + 2 * mu) * lam_max):.4f}"
+    )
+
+
+def path_outcomes(surface: Callable, paths: Mapping[str, np.ndarray], lr: float, steps: int) -> str:
+    """One `path_outcome` line per named 2-D path run at `lr` for `steps` steps, judged by the
+    one blow-up test on its losses along the path (`surface` maps (k + 1, 2) -> (k + 1,))."""
+    lines = []
+    for name, path in paths.items():
+        values = np.asarray(surface(torch.from_numpy(path)))  # (k + 1,): the loss along it
+        outcome = path_outcome(path, values, steps, bool(blew_up(values)))
+        lines.append(f"{name:15s} lr {lr:g}: {outcome}")
+    return "\n".join(lines)
+
+
 def path_outcome(path: np.ndarray, values: np.ndarray, steps: int, blew_up: bool) -> str:
     """One line on how a 2-D path (k + 1, 2) with losses `values` ended: it overflowed (fewer
     than steps + 1 points), blew up by the one test, or where it got to (minimum 0 at 0)."""
     if len(path) < steps + 1:
         return f"blew up: the weights overflowed at step {len(path)}"
     if blew_up:
-        late = values[-max(1, steps // 4) :].mean()
+        late = late_mean(values)
         return f"blew up: loss over the last quarter {late:.3g}, above the start {values[0]:.3g}"
     return (
         f"{plural(steps)}, loss {values[-1]:.3g} (minimum 0), "

@@ -2,8 +2,9 @@
 whether larger batches overfit more, the source article's FAQ answered with the notebook's
 numbers, and the test split's report and metrics.json.
 
-The notebook trains the grid, bisects the largest rate that trains over seeds and measures
-the train-validation gap on fresh seeds; what is here lays out the heatmap and the reports.
+The notebook trains the grid, says what "trains" means, and measures the train-validation
+gap on fresh seeds; what is here bisects the largest rate that trains (`largest_rate`, one
+seed at a time) and lays out the heatmap and the reports.
 A change between batch sizes counts only where the seeds' ranges separate, and every other
 verdict follows the course's one rule (`labkit.figures.optimizers.compare`).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -96,6 +97,32 @@ def limits_report(limits: Mapping[int, Sequence[float]], seeds: Sequence[int], s
             f"changed {growth:.2g}x; {how}"
         )
     return "\n".join(lines)
+
+
+def largest_rate(
+    trains: Callable[[float], bool],
+    lo: float,
+    hi: float,
+    *,
+    halvings: int = 3,
+    floor: float = 1e-3,
+    ceiling: float = 100.0,
+) -> float:
+    """The largest rate at which `trains(rate)` holds, bisected in log scale between `lo`
+    (trains) and `hi` (fails): first the bracket moves by 4x steps if `trains` disagrees
+    with it, then `halvings` halvings pin the rate to within (hi/lo)^(1/2^halvings). It
+    assumes runs train below some rate and fail above it; nan when nothing from `floor` to
+    `ceiling` trains."""
+    while not trains(lo):
+        lo, hi = lo / 4, lo
+        if lo < floor:
+            return math.nan
+    while trains(hi) and hi < ceiling:
+        lo, hi = hi, 4 * hi
+    for _ in range(halvings):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if trains(mid) else (lo, mid)
+    return lo
 
 
 def diagonals_report(

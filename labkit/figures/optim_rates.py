@@ -2,22 +2,25 @@
 
 The notebook runs `labkit.optim.lr_finder` for every optimizer and trains at its suggestions,
 then trains under four schedules at two base rates; what is here maps the lesson's schedule
-names onto `TrainConfig`, checks that the finder left an optimizer's state as it was, and
-lays out the tables, figures and verdicts. Every verdict carries its noise and follows the
-course's one rule (`labkit.figures.optimizers.compare`): beyond the noise only outside
-±2√(σa² + σb²), otherwise a tie.
+names onto `TrainConfig` (and the rate multiplier each applies per step), checks that the
+finder left an optimizer's state as it was, and lays out the tables, figures and verdicts.
+Every verdict carries its noise and follows the course's one rule
+(`labkit.figures.optimizers.compare`): beyond the noise only outside ±2√(σa² + σb²),
+otherwise a tie.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from labkit.data import Split
 from labkit.figures.optimizers import (
     COLORS,
     Comparison,
@@ -27,7 +30,7 @@ from labkit.figures.optimizers import (
     mean_error,
     tally,
 )
-from labkit.optim import LRFinderResult
+from labkit.optim import LRFinderResult, lr_finder, make_optimizer, schedule_factor
 from labkit.train import History
 
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")  # the lesson's four schedules
@@ -41,6 +44,19 @@ def schedule_fields(name: str, total_steps: int) -> dict[str, Any]:
     return {"schedule": name, "warmup_steps": 0}
 
 
+def schedule_factors(total_steps: int, names: Sequence[str] = SCHEDULES) -> dict[str, np.ndarray]:
+    """Each schedule's multiplier of the base rate at every one of `total_steps` steps, as
+    `labkit.fit` applies it (`labkit.optim.schedule_factor` of its `schedule_fields`)."""
+    factors = {}
+    for name in names:
+        fields = schedule_fields(name, total_steps)
+        factor = schedule_factor(
+            fields["schedule"], total_steps, warmup_steps=fields["warmup_steps"]
+        )
+        factors[name] = np.array([factor(t) for t in range(total_steps)])
+    return factors
+
+
 def same_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Two optimizer state_dicts hold the same settings and the same tensors."""
     if a["param_groups"] != b["param_groups"] or a["state"].keys() != b["state"].keys():
@@ -50,6 +66,21 @@ def same_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         for k in a["state"]
         for n in a["state"][k]
     )
+
+
+def finder_keeps_state(model: torch.nn.Module, train: Split, *, batch_size: int, seed: int) -> bool:
+    """Give an Adam optimizer state (one real step on 64 training examples), run `lr_finder`
+    with it, and say whether its state (m, v, step count, lr) came back exactly as it was.
+    The step changes `model`'s weights; the finder puts back the ones it found."""
+    busy = make_optimizer("adam", model.parameters(), 1e-3)
+    device = next(model.parameters()).device
+    x, y = train.x[:64].to(device), train.y[:64].to(device)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    busy.step()
+    saved = copy.deepcopy(busy.state_dict())
+    lr_finder(model, train, busy, min_lr=1e-5, max_lr=10.0, steps=100, batch_size=batch_size,
+              seed=seed)  # fmt: skip
+    return same_state(saved, busy.state_dict())
 
 
 # ---- section 4: the learning-rate finder --------------------------------------------------

@@ -12,9 +12,38 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from labkit.optim import OPTIMIZERS
 from labkit.ui import controls
+from labkit.validate import ConfigError, check_choice, check_float, check_int, check_str
 
 STYLE = {"description_width": "90px"}  # as labkit.ui's widgets, so the panel lines up
+MAX_LR = 10.0  # the learning-rate slider's largest stop
+START_RANGE = (5.0, 2.0)  # notebook 01's start point: ± this along the flat and steep axes
+
+
+def check_descent_parameters(
+    *,
+    lr: Any,
+    batch_size: Any,
+    steps: Any,
+    optimizer: Any,
+    start: tuple[Any, Any],
+    seed: Any,
+    out_dir: Any,
+    rows: int = 4096,
+) -> None:
+    """Notebook 01's parameters, each checked by name against what its widgets allow (a rate
+    in (0, MAX_LR], a batch of 1 to `rows`, the start inside START_RANGE): raises ConfigError
+    naming the first bad one."""
+    check_float("lr", lr, positive=True, maximum=MAX_LR)
+    if check_int("batch_size", batch_size, minimum=1) > rows:  # check_int has no maximum
+        raise ConfigError(f"batch_size must be <= {rows}, the rows in the data; got {batch_size!r}")
+    check_int("steps", steps, minimum=1)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    for name, value, r in zip(("start_x", "start_y"), start, START_RANGE, strict=True):
+        check_float(name, value, minimum=-r, maximum=r)
+    check_int("seed", seed)
+    check_str("out_dir", out_dir)
 
 
 class DescentControls:
@@ -29,7 +58,7 @@ class DescentControls:
         steps: int,
         start: tuple[float, float],
         *,
-        start_range: tuple[float, float] = (5.0, 2.0),  # ± the start's allowed x and y
+        start_range: tuple[float, float] = START_RANGE,  # ± the start's allowed x and y
     ) -> None:
         import ipywidgets as w
 

@@ -11,6 +11,7 @@ none can be measured (B = 1, B = n, a rate at or above SGD's limit, too few step
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -57,7 +58,28 @@ def learning_rates_figure(
     return fig
 
 
+def threshold_report(measured: float, predicted: float, lam_std: Sequence[float]) -> str:
+    """The bisected divergence threshold against the predicted 2/λ_max (their difference in
+    %), and the Hessian's eigenvalues and 2/λ_max once the features are standardized."""
+    return "\n".join([
+        f"measured threshold  {measured:.5f}",
+        f"predicted 2/λ_max   {predicted:.5f}   "
+        f"(difference {100 * (measured / predicted - 1):+.3f} %)",
+        f"standardized features: λ = {lam_std[0]:.2f} and {lam_std[1]:.2f}, "
+        f"2/λ_max = {2 / lam_std[1]:.2f}",
+    ])  # fmt: skip
+
+
 # ---- SGD's own limit, and its noise floor: derived, then measured --------------------------
+
+
+def limit_check_line(top: float, full_batch_limit: float, gd_limit: float) -> str:
+    """The step map's largest eigenvalue at SGD's derived limit (1 by construction), and
+    whether the derived limit at B = n is exactly GD's 2/λ_max (to 1e-9)."""
+    exact = "exactly" if math.isclose(full_batch_limit, gd_limit, rel_tol=1e-9) else "NOT"
+    return (
+        f"T's largest eigenvalue at SGD's limit: {top:.9f}; at B = n the limit is 2/λ_max {exact}"
+    )
 
 
 def limits_table(
