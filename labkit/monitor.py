@@ -80,8 +80,11 @@ def psi(reference: Any, live: Any, bins: int = 10) -> float:
     `reference`'s, over bins cut at the reference's quantiles (deduplicated).
 
     The usual reading: < 0.1 stable, 0.1–0.25 a moderate shift, > 0.25 a major shift. It is
-    0 for identical windows and grows with the shift; two samples of the same distribution
-    score about bins·(1/n_ref + 1/n_live) from sampling noise alone.
+    0 for identical windows and grows with the shift, up to 2·(1 − EPS)·ln(1/EPS) ≈ 18.4 when
+    every value left its bin. Two samples of the same distribution score about
+    (k − 1)·(1/n_ref + 1/n_live) from sampling noise alone, k the bins the reference fills
+    (about `bins` for a continuous feature, fewer for a few-valued one), as long as each bin
+    expects several live values: an empty live bin is lifted to EPS and scores far more.
     """
     check_int("bins", bins, minimum=2)
     ref = _as_array("reference", reference, 1, 1)
@@ -154,6 +157,9 @@ class LatencyCheck:
     count: int  # requests counted by the histogram (after the label filter)
     slo_ms: float  # the objective: the quantile must be <= this
     labels: dict[str, str]  # the label filter the series were selected by
+    # The bucket the quantile fell in, (lower, upper) bound in ms: all the histogram knows is
+    # that the quantile lies in there; the estimate interpolates linearly inside it.
+    bucket_ms: tuple[float, float] = (math.nan, math.nan)
 
     @property
     def has_data(self) -> bool:
@@ -179,56 +185,58 @@ def _labels_text(labels: Mapping[str, str]) -> str:
     return "".join(f" {k}={v!r}" for k, v in labels.items())
 
 
-def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
-    """The q-quantile from cumulative (upper bound, count) buckets ending with +inf, by linear
-    interpolation within the bucket the rank falls in, as Prometheus's histogram_quantile
-    does (the first bucket starts at 0; a rank in the +inf bucket gives the largest finite
-    bound). nan when the histogram is empty."""
+Buckets = Sequence[tuple[float, float]]  # cumulative (upper bound, count), ending with +inf
+
+
+def _bucket_quantile(q: float, buckets: Buckets) -> tuple[float, float, float]:
+    """(estimate, lower bound, upper bound of the bucket it fell in), by Prometheus's rule."""
+    nan = (math.nan, math.nan, math.nan)
+    if math.isnan(q):
+        return nan
+    if q < 0 or q > 1:
+        return (-math.inf if q < 0 else math.inf, math.nan, math.nan)
     buckets = sorted(buckets)
-    total = buckets[-1][1]
-    if total <= 0:
-        return math.nan
-    rank = q * total
-    b = next(i for i, (_, c) in enumerate(buckets) if c >= rank)
-    if math.isinf(buckets[b][0]):
-        return buckets[-2][0] if len(buckets) > 1 else math.nan
+    if len(buckets) < 2 or not math.isinf(buckets[-1][0]) or buckets[-1][1] <= 0:
+        return nan
+    rank = q * buckets[-1][1]
+    b = next(i for i, (_, c) in enumerate(buckets) if c >= rank or i == len(buckets) - 1)
+    if b == len(buckets) - 1:  # the +inf bucket: no upper bound to interpolate to
+        return buckets[-2][0], buckets[-2][0], math.inf
     start, below = (0.0, 0.0) if b == 0 else buckets[b - 1]
     end, upto = buckets[b]
     if b == 0 and end <= 0:
-        return end
-    return start + (end - start) * (rank - below) / (upto - below)
+        return end, -math.inf, end
+    if upto == below:  # q = 0 with an empty first bucket: 0/0, which Prometheus gives as NaN
+        return math.nan, start, end
+    return start + (end - start) * (rank - below) / (upto - below), start, end
 
 
-def latency_slo(
-    metrics_text: str,
-    *,
-    quantile: float = 0.99,
-    slo_ms: float = 100.0,
-    metric: str = "labkit_request_seconds",
-    labels: Mapping[str, str] | None = None,
-) -> LatencyCheck:
-    """Estimate a latency quantile (in ms) from a Prometheus text exposition of a histogram in
-    seconds (`GET /metrics` of `labkit serve`) and check it against `slo_ms`.
+def histogram_quantile(q: float, buckets: Buckets) -> float:
+    """The q-quantile from cumulative (upper bound, count) buckets ending with +inf, by linear
+    interpolation within the bucket the rank q·total falls in, as Prometheus's
+    histogram_quantile does (the first bucket starts at 0; a rank in the +inf bucket gives the
+    largest finite bound). Its special cases too: nan for an empty histogram, one without a
+    +inf bucket, q nan, or q = 0 when the first bucket is empty (0/0); -inf for q < 0, +inf
+    for q > 1."""
+    return _bucket_quantile(q, buckets)[0]
 
-    Series are selected by `labels`; by default `{"path": "/predict"}` when the histogram
-    has a `path` label (so /health and /metrics calls do not count), else all series.
-    Matching series are summed per bucket, as `sum by (le)` does. Zero requests give a
-    result with `has_data` False, which does not alert.
-    """
+
+def _bucket_counts(
+    name: str, text: str, metric: str, labels: Mapping[str, str] | None
+) -> tuple[dict[float, float], dict[str, str]]:
+    """The histogram's cumulative count per upper bound (s), summed over the series that match
+    `labels` (default: path=/predict when there is a `path` label), and that filter."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    check_str("metrics_text", metrics_text)
-    check_str("metric", metric)
-    check_float("quantile", quantile, minimum=0.0, maximum=1.0)
-    check_float("slo_ms", slo_ms, positive=True)
+    check_str(name, text)
     try:
-        families = {f.name: f for f in text_string_to_metric_families(metrics_text)}
+        families = {f.name: f for f in text_string_to_metric_families(text)}
     except Exception as e:  # the parser raises ValueError, IndexError, ... on bad text
-        raise ConfigError(f"metrics_text is not Prometheus text exposition: {e}") from e
+        raise ConfigError(f"{name} is not Prometheus text exposition: {e}") from e
     family = families.get(metric)
     if family is None or family.type != "histogram":
         found = ", ".join(n for n, f in families.items() if f.type == "histogram") or "none"
-        raise ConfigError(f"metric {metric!r} is not a histogram in metrics_text; found: {found}")
+        raise ConfigError(f"metric {metric!r} is not a histogram in {name}; found: {found}")
     series = [s for s in family.samples if s.name == metric + "_bucket"]
     if labels is None:
         has_path = any("path" in s.labels for s in series)
@@ -239,12 +247,50 @@ def latency_slo(
         if all(s.labels.get(k) == v for k, v in labels.items()):
             le = float(s.labels["le"])
             counts[le] = counts.get(le, 0.0) + s.value
+    if counts and math.inf not in counts:
+        raise ConfigError(f'metric {metric!r} has no le="+Inf" bucket in {name}')
+    return counts, labels
+
+
+def latency_slo(
+    metrics_text: str,
+    *,
+    quantile: float = 0.99,
+    slo_ms: float = 100.0,
+    metric: str = "labkit_request_seconds",
+    labels: Mapping[str, str] | None = None,
+    since: str | None = None,
+) -> LatencyCheck:
+    """Estimate a latency quantile (in ms) from a Prometheus text exposition of a histogram in
+    seconds (`GET /metrics` of `labkit serve`) and check it against `slo_ms`.
+
+    Series are selected by `labels`; by default `{"path": "/predict"}` when the histogram
+    has a `path` label (so /health and /metrics calls do not count), else all series.
+    Matching series are summed per bucket, as `sum by (le)` does. `since`, an earlier scrape
+    of the same server, limits the check to the requests counted after it (each bucket's
+    increase, as Prometheus's `increase()` over a window). Zero requests give a result with
+    `has_data` False, which does not alert. `quantile` is in (0, 1]: at 0 the estimate is
+    the lower bound of the first bucket, or 0/0 when it is empty, not a latency to check.
+    """
+    check_str("metric", metric)
+    check_float("quantile", quantile, positive=True, maximum=1.0)
+    check_float("slo_ms", slo_ms, positive=True)
+    counts, labels = _bucket_counts("metrics_text", metrics_text, metric, labels)
+    if since is not None:
+        before, _ = _bucket_counts("since", since, metric, labels)
+        if any(before.get(le, 0.0) > c for le, c in counts.items()) or before.keys() - counts:
+            raise ConfigError(
+                "since must be an earlier scrape of the same server: a count in it is larger "
+                "than in metrics_text (or a bucket is missing), as after a restart"
+            )
+        counts = {le: c - before.get(le, 0.0) for le, c in counts.items()}
     if not counts or max(counts.values()) <= 0:
         return LatencyCheck(quantile, math.nan, 0, slo_ms, labels)
-    if math.inf not in counts:
-        raise ConfigError(f'metric {metric!r} has no le="+Inf" bucket in metrics_text')
-    seconds = histogram_quantile(quantile, list(counts.items()))
-    return LatencyCheck(quantile, 1000.0 * seconds, int(counts[math.inf]), slo_ms, labels)
+    seconds, lower, upper = _bucket_quantile(quantile, list(counts.items()))
+    return LatencyCheck(
+        quantile, 1000.0 * seconds, int(counts[math.inf]), slo_ms, labels,
+        (1000.0 * lower, 1000.0 * upper),
+    )  # fmt: skip
 
 
 # --- thresholds, check and report -----------------------------------------------------------
@@ -255,8 +301,9 @@ class DriftThresholds:
     """When `check` raises each alert. Validated on construction."""
 
     # A feature has drifted when its PSI is above this (0.25: the usual "major shift").
-    # Clean windows score about bins·(1/n_ref + 1/n_live) from noise alone, so windows
-    # need a few hundred rows each (10 bins, 500 rows: ~0.04) to keep false alarms rare.
+    # Clean windows score about (k − 1)·(1/n_ref + 1/n_live) from noise alone, k the bins the
+    # reference fills (see `psi`), so windows need a few hundred rows each (10 bins, 500
+    # rows: ~0.04) to keep false alarms rare.
     psi: float = 0.25
     # Family-wise level of the KS tests: a feature rejects when p < ks_pvalue / n_features
     # (Bonferroni), so on clean windows the KS alert fires in at most ~1 % of checks.
@@ -266,7 +313,7 @@ class DriftThresholds:
     share_of_features: float = 0.0
     # The prediction-drift alert fires when the predicted-class mix's PSI is above this.
     prediction_psi: float = 0.25
-    # Latency SLO: this quantile of request latency must be at most slo_ms.
+    # Latency SLO: this quantile of request latency, in (0, 1], must be at most slo_ms.
     latency_quantile: float = 0.99
     slo_ms: float = 100.0
 
@@ -277,7 +324,7 @@ class DriftThresholds:
         if self.share_of_features >= 1.0:
             raise ConfigError(f"share_of_features must be < 1; got {self.share_of_features!r}")
         check_float("prediction_psi", self.prediction_psi, positive=True)
-        check_float("latency_quantile", self.latency_quantile, minimum=0.0, maximum=1.0)
+        check_float("latency_quantile", self.latency_quantile, positive=True, maximum=1.0)
         check_float("slo_ms", self.slo_ms, positive=True)
 
 

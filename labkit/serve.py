@@ -174,7 +174,10 @@ def _show(value: Any) -> str:
 class Batcher:
     """Gathers concurrent requests into one model call: the first request waits up to
     `max_wait_s` for others, until `max_batch` rows are queued; the rows go through the
-    model together and each request gets its own slice back."""
+    model together and each request gets its own slice back. The wait is counted from the
+    moment the worker takes a batch's first request off the queue: when the model calls are
+    quick, the moment it arrived; while a call runs, requests queue and their batch's clock
+    starts when the call returns."""
 
     def __init__(self, model: Model, max_batch: int, max_wait_s: float, on_call: Any) -> None:
         self.model, self.max_batch, self.max_wait_s, self.on_call = (
@@ -250,7 +253,10 @@ def create_app(model: Model | str | os.PathLike, config: ServeConfig | None = No
 
     @app.exception_handler(BadRequest)
     async def refuse(request: Request, e: BadRequest) -> JSONResponse:
-        return JSONResponse({"detail": e.detail}, status_code=e.status)
+        # A 413 leaves the body unread: close the connection, or the client could keep it
+        # busy (the next bytes on it would be the refused body, not a request)
+        close = {"Connection": "close"} if e.status == 413 else None
+        return JSONResponse({"detail": e.detail}, status_code=e.status, headers=close)
 
     @app.post("/predict")
     async def predict(request: Request) -> JSONResponse:
@@ -448,7 +454,7 @@ def _url(host: str, port: int) -> str:
 
 
 def _exit_with_parent() -> None:
-    """With LABKIT_SERVE_PARENT=<pid> set (by `labkit.server.ServerProcess`), stop when that
+    """With LABKIT_SERVE_PARENT=<pid> set (by `labkit.serve.ServerProcess`), stop when that
     process is gone, so a server started from a notebook never outlives its kernel."""
     parent = os.environ.get("LABKIT_SERVE_PARENT")
     if not parent:
@@ -471,7 +477,9 @@ class ServerProcess:
     It picks a free port, waits until /health answers, and stops the server on `stop()`,
     on leaving the `with`, and when this process ends (even killed: the server watches its
     parent). Starting another one with the same `name` first stops the earlier one, so
-    re-running a notebook cell never leaves a server behind."""
+    re-running a notebook cell never leaves a server behind. The server runs in a session
+    (process group) of its own: interrupting a notebook cell, which sends SIGINT to the
+    kernel's whole group, or Ctrl-C in a terminal, does not reach it."""
 
     _running: ClassVar[dict[str, ServerProcess]] = {}
 
@@ -493,8 +501,9 @@ class ServerProcess:
                    "--replicas", str(replicas), *args]  # fmt: skip
         env = {**os.environ, "LABKIT_SERVE_PARENT": str(os.getpid())}
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            start_new_session=True,  # an interrupt of this process's group misses it
+        )  # fmt: skip
         self.log: list[str] = []
         self.url = self._wait_for_url(timeout)
         self._running[name] = self

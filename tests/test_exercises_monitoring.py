@@ -160,6 +160,9 @@ def test_histogram_quantile_accepts_every_correct_answer(answer):
 def test_the_quantile_reference_is_labkits_and_reads_a_served_histogram():
     for q, buckets, _ in ex._quantile_cases():
         assert ex._quantile(q, buckets) == pytest.approx(monitor.histogram_quantile(q, buckets))
+    empty_first = [(0.005, 0.0), (0.01, 5.0), (math.inf, 5.0)]  # q = 0 here is 0/0: NaN
+    assert math.isnan(ex._quantile(0.0, empty_first))
+    assert math.isnan(monitor.histogram_quantile(0.0, empty_first))
     # the same number latency_slo reads from Prometheus text (in ms there)
     lines = [f'labkit_request_seconds_bucket{{le="{le}"}} {c}' for le, c in
              zip(["0.005", "0.01", "0.025", "0.05", "0.1", "+Inf"], [3, 20, 90, 160, 190, 200],

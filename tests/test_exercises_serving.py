@@ -4,6 +4,7 @@ the Batcher), placeholders are "not attempted", and each diagnosed mistake gets 
 import asyncio
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -203,6 +204,33 @@ def test_the_batches_reference_is_what_the_servers_batcher_does():
 
     asyncio.run(main())
     assert sizes == [len(b) for b in ex._batches(arrivals, max_batch, max_wait)] == [4, 1, 2, 4, 1]
+
+
+def test_the_batcher_starts_a_batchs_clock_after_the_last_model_call_not_at_arrival():
+    # What "on paper" leaves out: with a model call of 300 ms, requests 2 and 3 queue while
+    # the first batch runs; the Batcher takes request 2 when the call returns (at ~500 ms),
+    # so its clock starts then and request 3 (480 ms) joins it. On paper request 2's batch
+    # closed at 450 ms, before request 3 arrived.
+    arrivals, max_batch, max_wait = [0, 100, 250, 480], 4, 200  # ms
+    sizes = []
+
+    def slow_model(rows):
+        time.sleep(0.3)
+        return rows
+
+    async def main():
+        batcher = Batcher(slow_model, max_batch, max_wait / 1000, sizes.append)
+
+        async def request(at):
+            await asyncio.sleep(at / 1000)
+            await batcher(np.zeros((1, 3), dtype=np.float32))
+
+        await asyncio.gather(*(request(t) for t in arrivals))
+
+    asyncio.run(main())
+    on_paper = ex._batches(arrivals, max_batch, max_wait)
+    assert [len(b) for b in on_paper] == [2, 1, 1] and sizes == [2, 2]
+    assert "on paper, with instant model calls" in check("batches", batches).message
 
 
 def test_every_batches_mistake_changes_some_answer():

@@ -45,8 +45,18 @@ def test_psi_is_zero_for_identical_windows_and_grows_with_the_shift():
 def test_psi_of_two_clean_samples_is_near_its_noise_floor():
     rng = np.random.default_rng(2)
     scores = [psi(rng.normal(size=N), rng.normal(size=N)) for _ in range(20)]
-    floor = 10 * (2 / N)  # bins·(1/n_ref + 1/n_live)
+    floor = 10 * (2 / N)  # (k − 1)·(1/n_ref + 1/n_live), k = 11 bins filled (10 + the min's)
     assert 0.3 * floor < np.mean(scores) < 3 * floor
+
+
+def test_psi_noise_of_a_few_valued_feature_counts_the_bins_it_fills():
+    # A pixel-like feature with 3 values fills k = 3 bins, whatever `bins` asks for: its noise
+    # is (k − 1)·(1/n_ref + 1/n_live), not bins·(…), which would be 5 times as much.
+    rng = np.random.default_rng(5)
+    draw = lambda: rng.choice(3, 400, p=[0.6, 0.3, 0.1]).astype(float)  # noqa: E731
+    mean = np.mean([psi(draw(), draw()) for _ in range(200)])
+    assert mean == pytest.approx((3 - 1) * (2 / 400), rel=0.2)
+    assert mean < 0.3 * 10 * (2 / 400)
 
 
 def test_psi_handles_constant_and_few_valued_features():
@@ -209,6 +219,48 @@ def test_latency_slo_reads_prometheus_client_output():
     assert histogram_quantile(0.65, [(0.01, 30), (0.1, 100), (math.inf, 100)]) == pytest.approx(
         0.055
     )
+
+
+def test_histogram_quantile_follows_prometheus_at_the_edges():
+    empty_first = [(0.005, 0.0), (0.01, 5.0), (math.inf, 5.0)]
+    # q = 0 with an empty first bucket is 0/0 in Prometheus: NaN, not a ZeroDivisionError
+    assert math.isnan(histogram_quantile(0.0, empty_first))
+    assert histogram_quantile(0.0, [(0.005, 2.0), (math.inf, 5.0)]) == 0.0  # the lower bound
+    assert histogram_quantile(1e-9, empty_first) == pytest.approx(0.005)
+    assert histogram_quantile(-0.5, empty_first) == -math.inf
+    assert histogram_quantile(1.5, empty_first) == math.inf
+    assert math.isnan(histogram_quantile(math.nan, empty_first))
+    assert math.isnan(histogram_quantile(0.5, [(0.005, 2.0), (0.01, 5.0)]))  # no +inf bucket
+    assert histogram_quantile(0.99, [(-1.0, 3.0), (math.inf, 3.0)]) == -1.0  # le <= 0: le
+
+
+def test_latency_slo_tells_the_bucket_and_refuses_quantile_0():
+    result = latency_slo(METRICS, quantile=0.5)
+    assert result.bucket_ms == pytest.approx((5.0, 10.0))
+    assert result.bucket_ms[0] <= result.estimate_ms <= result.bucket_ms[1]
+    assert latency_slo(METRICS, quantile=0.99).bucket_ms == (100.0, math.inf)  # the +Inf one
+    with pytest.raises(ConfigError, match="quantile must be a finite number > 0"):
+        latency_slo(METRICS, quantile=0.0)
+    with pytest.raises(ConfigError, match="latency_quantile must be a finite number > 0"):
+        DriftThresholds(latency_quantile=0)
+
+
+def test_latency_slo_since_an_earlier_scrape_counts_only_the_requests_after_it():
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    registry = CollectorRegistry()
+    h = Histogram("labkit_request_seconds", "t", ["path"], registry=registry, buckets=(0.01, 0.1))
+    for _ in range(50):
+        h.labels(path="/predict").observe(0.5)  # slow requests before the window
+    before = generate_latest(registry).decode()
+    for _ in range(100):
+        h.labels(path="/predict").observe(0.005)
+    after = generate_latest(registry).decode()
+    assert latency_slo(after, quantile=0.9).estimate_ms == 100.0  # all 150: rank in +Inf
+    window = latency_slo(after, quantile=0.9, since=before)
+    assert window.count == 100 and window.estimate_ms == pytest.approx(9.0)  # 10 ms · 90/100
+    with pytest.raises(ConfigError, match="since must be an earlier scrape"):
+        latency_slo(before, since=after)
 
 
 # --- bad arguments ---------------------------------------------------------------------------

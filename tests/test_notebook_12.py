@@ -38,6 +38,9 @@ def test_smallest_values_run_to_the_end_and_leave_no_stale_figure(tmp_path):
     text = printed(nb)
     assert "all checks passed" in text and "clean windows of 20 rows" in text
     assert "with an SLO of" not in text  # demos=False: no failing-SLO demonstration
+    # 20 rows: the noise-floor formula fails, and PSI's alerts on clean windows are called noise
+    assert "The approximation fails at 20 live rows" in text
+    assert "PSI alerted on the clean window itself: at 20 rows that is sampling noise" in text
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import numpy as np
@@ -177,3 +181,69 @@ def test_two_ray_serve_replicas_answer_like_one_process(served):
         assert result.statuses == {200: 40}
         bad = load_test(server.url, b'{"inputs": []}', concurrency=2, requests=4)
         assert bad.statuses == {422: 4}
+
+
+@pytest.mark.slow
+def test_an_oversized_body_is_refused_from_its_header_and_the_connection_closed(served):
+    path, raw, _ = served
+    with ServerProcess(path, name="test-413") as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                    f"application/json\r\nContent-Length: {2**30}\r\n\r\n")  # fmt: skip
+            sock.sendall(head.encode())  # the body is only declared
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))  # until the server closes
+        assert answer.startswith(b"HTTP/1.1 413 ") and b"connection: close" in answer.lower()
+        assert b'"detail":"the body is 1073741824 bytes' in answer
+        request = urllib.request.Request(
+            server.url + "/predict", json.dumps({"inputs": raw[:1]}).encode(),
+            {"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert urllib.request.urlopen(request).status == 200  # and it keeps serving
+
+
+_PARENT = """
+import signal, sys, time
+from labkit.serve import ServerProcess
+signal.signal(signal.SIGINT, lambda *_: print("parent: SIGINT", flush=True))  # a kernel's way
+server = ServerProcess(sys.argv[1], name="child")
+print(server.url, server.process.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def _health(url: str) -> int | str:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as answer:
+            return answer.status
+    except OSError as e:
+        return type(getattr(e, "reason", e)).__name__
+
+
+@pytest.mark.slow
+def test_an_interrupt_of_the_parents_group_misses_the_server_but_the_parents_death_does_not(
+    served,
+):
+    # A notebook's interrupt is SIGINT to the kernel's whole process group; the server must
+    # keep serving through it, and still exit when its parent dies (killed, no clean-up).
+    command = [sys.executable, "-c", _PARENT, str(served[0])]
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        url, pid = parent.stdout.readline().split()
+        os.killpg(parent.pid, signal.SIGINT)
+        assert parent.stdout.readline() == "parent: SIGINT\n"  # it reached the group
+        time.sleep(1.0)
+        assert _health(url) == 200 and parent.poll() is None
+        assert os.getpgid(int(pid)) != os.getpgid(parent.pid)  # a group of its own
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while _health(url) == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _health(url) == "ConnectionRefusedError"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if "pid" in locals() and _health(url) == 200:  # a failed check leaves no server behind
+            os.kill(int(pid), signal.SIGTERM)

@@ -172,6 +172,8 @@ def _quantile(q: float, buckets: Buckets, *, mistake: str = "") -> float:
     end, upto = bounds[b], counts[b]
     if mistake == "cumulative share":  # the bucket's count read as its cumulative count
         return start + (end - start) * (rank - below) / upto
+    if upto == below:  # q = 0 with an empty first bucket: 0/0, NaN in Prometheus
+        return math.nan
     return start + (end - start) * (rank - below) / (upto - below)
 
 

@@ -5,16 +5,19 @@ windows, the "Try it" controls, the figures and the computed sentences.
 scanner (`brightness`), a washed-out one (`contrast`), sensor noise (`noise`), digits moved
 sideways (`shift`) or turned (`rotation`), each by a strength from 0 (none) to 1 (strong).
 `PsiScorer` gives the same per-feature PSI as `labkit.monitor.psi` for many live windows
-against one reference, cutting the reference's bins once. The sentences say what the
-numbers say: an accuracy difference is called a change only beyond its sampling error,
-√(p(1−p)/n), and a false alarm rate is given with its own.
+against one reference, cutting the reference's bins once; `fresh_splits` draws the clean
+windows a false alarm rate is measured on, each with its own reference. The sentences say
+what the numbers say: an accuracy change between a clean window and the same rows drifted is
+called a change only when McNemar's exact test on the rows that changed their answer rejects
+at 5 % (a paired test: the rows are the same, so their own difficulty cancels), and a false
+alarm rate is given with its sampling error.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -34,6 +37,9 @@ PIXEL_MAX = 16.0  # the digits' pixel values run from 0 to 16
 SIDE = 8  # 8×8 images
 MAX_WINDOW = 360  # the test rows a live window is drawn from
 STRENGTHS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)  # the sweep's drift strengths
+LEVEL = 0.05  # an accuracy change is beyond noise when McNemar's two-sided p is below this
+# The largest PSI one feature can score: every value left its only bin, both shares at EPS.
+PSI_CEILING = 2 * (1 - EPS) * math.log(1 / EPS)  # ≈ 18.4188
 
 
 def check_kind(drift: Any) -> str:
@@ -131,13 +137,25 @@ class PsiScorer:
             raise ConfigError(f"reference must be a 2-D array of >= 2 rows; got shape {ref.shape}")
         check_int("bins", bins, minimum=2)
         quantiles = np.quantile(ref, np.linspace(0, 1, bins + 1), axis=0)
+        self.rows = len(ref)
         self.edges = [np.unique(quantiles[:, j]) for j in range(ref.shape[1])]
-        self.shares = [self._shares(j, ref[:, j]) for j in range(ref.shape[1])]
+        self.raw_shares = [self.bin_shares(j, ref[:, j]) for j in range(ref.shape[1])]
+        self.shares = [np.maximum(r, EPS) for r in self.raw_shares]
 
-    def _shares(self, j: int, v: np.ndarray) -> np.ndarray:
+    def bin_shares(self, j: int, v: np.ndarray) -> np.ndarray:
+        """Share of the values `v` of feature j in each of its bins: below the reference's
+        min | = its min | (e0, e1] | ... | above its max (not lifted to EPS)."""
         edges = self.edges[j]
         idx = np.searchsorted(edges, v, side="left") + (v >= edges[0])
-        return np.maximum(np.bincount(idx, minlength=len(edges) + 2) / len(v), EPS)
+        return np.bincount(idx, minlength=len(edges) + 2) / len(v)
+
+    def _shares(self, j: int, v: np.ndarray) -> np.ndarray:
+        return np.maximum(self.bin_shares(j, v), EPS)
+
+    def filled_bins(self) -> np.ndarray:
+        """Bins each feature's reference values fill (F,): the min's own bin and one per gap
+        between its deduplicated edges; the outer bins are empty for the reference."""
+        return np.array([int((r > 0).sum()) for r in self.raw_shares])
 
     def scores(self, live: np.ndarray) -> np.ndarray:
         """PSI of each feature (F,), reference → `live` (rows × F)."""
@@ -151,16 +169,60 @@ class PsiScorer:
         return out
 
 
-def bootstrap_max_psi(
-    scorer: PsiScorer, pool: np.ndarray, window: int, windows: int, *, seed: int = 0
-) -> np.ndarray:
-    """The largest per-feature PSI of `windows` live windows of `window` rows each, drawn
-    with replacement from `pool` (rows × features) by a generator seeded with `seed`."""
+def fresh_splits(
+    rows: int, reference_rows: int, window: int, windows: int, *, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`windows` fresh splits of `rows` row indices, each a reference of `reference_rows`
+    rows and a live window of `window` other rows (disjoint, no row twice), drawn by a
+    generator seeded with `seed`. Clean windows drawn so are independent draws of the
+    traffic, reference included: resampling one fixed pool instead makes every window share
+    that pool's chance difference from the reference, and repeats rows."""
+    check_int("window", window, minimum=1)
+    if check_int("reference_rows", reference_rows, minimum=2) + window > rows:
+        raise ConfigError(
+            f"reference_rows + window must be at most the {rows} rows; got "
+            f"{reference_rows} + {window}"
+        )
     rng = np.random.default_rng(seed)
-    pool = np.asarray(pool, dtype=np.float64)
-    return np.array(
-        [scorer.scores(pool[rng.integers(0, len(pool), window)]).max() for _ in range(windows)]
+    splits = []
+    for _ in range(check_int("windows", windows, minimum=1)):
+        order = rng.permutation(rows)
+        splits.append((order[:reference_rows], order[reference_rows : reference_rows + window]))
+    return splits
+
+
+def noise_floor(scorer: PsiScorer, live: np.ndarray) -> dict[str, Any]:
+    """A clean window's per-feature PSI against the sampling noise expected of it,
+    (k − 1)·(1/n_ref + 1/n_live) with k the bins the reference fills, over the features
+    that vary (k > 1); and how many filled bins expect fewer than 5 live values or are empty
+    in the live window (lifted to EPS), where that approximation fails."""
+    x = np.asarray(live, dtype=np.float64)
+    k = scorer.filled_bins()
+    expected = (k - 1) * (1 / scorer.rows + 1 / len(x))
+    psi = scorer.scores(x)
+    varied = k > 1
+    sparse = sum(int(((r > 0) & (len(x) * r < 5)).sum()) for r in scorer.raw_shares)
+    empty = sum(
+        int(((r > 0) & (scorer.bin_shares(j, x[:, j]) == 0)).sum())
+        for j, r in enumerate(scorer.raw_shares)
     )
+    measured, wanted = float(psi[varied].mean()), float(expected[varied].mean())
+    return {
+        "bins": k, "varied": int(varied.sum()), "measured": measured, "expected": wanted,
+        "ratio": measured / wanted, "largest": float(psi.max()), "n_live": len(x),
+        "filled": int(k.sum()), "sparse": sparse, "empty": empty,
+    }  # fmt: skip
+
+
+def mean_shift(reference: np.ndarray, live: np.ndarray) -> float:
+    """How far the values moved, on average over the features: the mean per-feature
+    Wasserstein (earth mover's) distance between the two windows (scipy), in the features'
+    units (pixel levels here). It grows with the size of a shift, where PSI and the KS test
+    only see that values left their bins or their places."""
+    from scipy.stats import wasserstein_distance
+
+    ref, x = np.asarray(reference, dtype=np.float64), np.asarray(live, dtype=np.float64)
+    return float(np.mean([wasserstein_distance(ref[:, j], x[:, j]) for j in range(ref.shape[1])]))
 
 
 def alarm_rate(max_psi: np.ndarray, thresholds: Sequence[float] | float) -> np.ndarray:
@@ -173,6 +235,47 @@ def alarm_rate(max_psi: np.ndarray, thresholds: Sequence[float] | float) -> np.n
 def sampling_error(p: float, n: int) -> float:
     """Standard error of a share p measured on n independent trials, √(p(1−p)/n)."""
     return math.sqrt(max(p * (1 - p), 0.0) / n)
+
+
+class PairedChange(NamedTuple):
+    """An accuracy change between two windows of the same rows, and McNemar's exact test."""
+
+    before: float  # accuracy of the first (clean) window
+    after: float  # accuracy of the same rows drifted
+    worse: int  # rows right before, wrong after
+    better: int  # rows wrong before, right after
+    pvalue: float  # two-sided: the chance of a split this lopsided if neither way were likelier
+
+    @property
+    def fell(self) -> bool:
+        return self.after < self.before and self.pvalue < LEVEL
+
+    @property
+    def rose(self) -> bool:
+        return self.after > self.before and self.pvalue < LEVEL
+
+    def __str__(self) -> str:
+        rows = "row" if self.worse == 1 else "rows"
+        return (f"{self.after - self.before:+.3f}: {self.worse} {rows} turned wrong, "
+                f"{self.better} right, McNemar p {self.pvalue:.2g}")  # fmt: skip
+
+
+def paired_change(clean_correct: Any, live_correct: Any) -> PairedChange:
+    """Compare per-row correctness (booleans) of a window and of the same rows drifted.
+    Paired, because the rows are the same: only the rows that changed their answer carry
+    information, and McNemar's exact test asks whether they split more lopsidedly than a
+    fair coin would (scipy's binomial test). Treating the two accuracies as independent,
+    √(p₁(1−p₁)/n + p₂(1−p₂)/n), counts each row's own difficulty twice and calls real drops
+    ties."""
+    from scipy.stats import binomtest
+
+    a = np.asarray(clean_correct, dtype=bool)
+    b = np.asarray(live_correct, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 1:
+        raise ConfigError(f"need two 1-D windows of the same rows; got {a.shape}, {b.shape}")
+    worse, better = int((a & ~b).sum()), int((~a & b).sum())
+    p = binomtest(worse, worse + better, 0.5).pvalue if worse + better else 1.0
+    return PairedChange(float(a.mean()), float(b.mean()), worse, better, float(p))
 
 
 # --- figures --------------------------------------------------------------------------------
@@ -197,32 +300,42 @@ def examples_figure(raw: np.ndarray, strength: float, *, seed: int = 0) -> Figur
 
 def sweep_figure(
     strengths: Sequence[float],
-    accuracy: Mapping[str, Sequence[float]],
-    max_psi: Mapping[str, Sequence[float]],
+    correct: Mapping[str, Sequence[Any]],
+    shift: Mapping[str, Sequence[float]],
+    alerted: Mapping[str, Sequence[bool]],
     psi_threshold: float,
-    n: int,
 ) -> Figure:
     """Two panels over drift strength, one line per kind: the model's accuracy on the live
-    window (with its sampling error at the clean accuracy, ±√(p(1−p)/n)) and the largest
-    per-feature PSI (log scale, with the alert threshold)."""
+    window (`correct[kind][i]`: per-row correctness at strength i; a filled marker where it
+    changed beyond noise from strength 0, `paired_change`) and how far the pixel values moved
+    (`shift`, `mean_shift`; a filled marker where the PSI alert fired, `alerted`)."""
     fig = Figure(figsize=(10, 3.8), layout="constrained")
-    acc_ax, psi_ax = fig.subplots(1, 2)
-    for kind in accuracy:
-        acc_ax.plot(strengths, accuracy[kind], marker="o", label=kind)
-        psi_ax.plot(strengths, np.maximum(max_psi[kind], 1e-3), marker="o", label=kind)
-    clean = float(np.mean([a[0] for a in accuracy.values()]))
-    err = sampling_error(clean, n)
-    acc_ax.axhspan(clean - 2 * err, clean + 2 * err, color="grey", alpha=0.2,
-                   label="clean ± 2 s.e.")  # fmt: skip
+    acc_ax, shift_ax = fig.subplots(1, 2)
+    n = len(next(iter(correct.values()))[0])
+    for kind, rows in correct.items():
+        acc = [float(np.mean(r)) for r in rows]
+        changed = [paired_change(rows[0], r).pvalue < LEVEL for r in rows]
+        (line,) = acc_ax.plot(strengths, acc, label=kind)
+        _markers(acc_ax, strengths, acc, changed, line.get_color())
+        (line,) = shift_ax.plot(strengths, shift[kind], label=kind)
+        _markers(shift_ax, strengths, shift[kind], alerted[kind], line.get_color())
     acc_ax.set(xlabel="drift strength", ylabel=f"accuracy on {n} live digits", ylim=(0, 1.02),
-               title="what the model loses")  # fmt: skip
-    psi_ax.axhline(psi_threshold, color="black", linestyle="--",
-                   label=f"alert threshold {psi_threshold:g}")  # fmt: skip
-    psi_ax.set(xlabel="drift strength", ylabel="largest per-feature PSI", yscale="log",
-               title="what the monitor sees (no labels needed)")  # fmt: skip
+               title="what the model loses (filled: beyond noise)")  # fmt: skip
+    title = f"what the monitor sees (filled: PSI alert > {psi_threshold:g})"
+    shift_ax.set(xlabel="drift strength", ylabel="how far pixel values moved (mean W1)",
+                 title=title)  # fmt: skip
+    shift_ax.set_ylim(bottom=0)
     acc_ax.legend(fontsize=8)
-    psi_ax.legend(fontsize=8)
+    shift_ax.legend(fontsize=8)
     return fig
+
+
+def _markers(ax: Any, x: Sequence[float], y: Sequence[float], on: Sequence[bool], color: str):
+    """Filled markers where `on`, hollow ones elsewhere."""
+    on = np.asarray(on, dtype=bool)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    ax.scatter(x[on], y[on], color=color, zorder=3, s=22)
+    ax.scatter(x[~on], y[~on], facecolors="white", edgecolors=color, zorder=3, s=22)
 
 
 def false_alarm_figure(
@@ -280,11 +393,13 @@ def live_figure(
 
 
 def live_sentence(
-    kind: str, strength: float, n: int, accuracy_clean: float, accuracy_live: float, report: Any
+    kind: str, strength: float, clean_correct: Any, live_correct: Any, report: Any
 ) -> str:
     """What one live window showed: which of the check's alerts fired (a
     `labkit.monitor.Report` of it against the reference), with the numbers behind them, and
-    whether accuracy changed beyond 2 sampling errors of the difference."""
+    whether accuracy changed beyond noise (`paired_change` of the per-row correctness of the
+    clean window and of the same rows drifted)."""
+    n = len(clean_correct)
     head = f"{kind} at strength {strength:g}, a window of {n} rows: "
     fired = alert_kinds(report)
     t = report.thresholds
@@ -300,22 +415,19 @@ def live_sentence(
         alerts += "; quiet: " + ", ".join(off)
     elif off:
         alerts += " (" + ", ".join(numbers[name] for name in fired) + ")"
-    err = 2 * math.hypot(sampling_error(accuracy_clean, n), sampling_error(accuracy_live, n))
-    change = accuracy_live - accuracy_clean
-    moved = "fell" if change < -err else "rose" if change > err else ""
-    if not moved and err == 0:  # both windows all right (or all wrong): no noise to show
-        return f"{head}{alerts}; accuracy {accuracy_live:.3f} on both windows"
-    accuracy = (f"accuracy {moved} from {accuracy_clean:.3f} to {accuracy_live:.3f}, beyond its "
-                f"noise (±{err:.3f})" if moved else f"accuracy {accuracy_clean:.3f} → "
-                f"{accuracy_live:.3f}, no change beyond its noise (±{err:.3f})")  # fmt: skip
+    c = paired_change(clean_correct, live_correct)
+    if c.worse + c.better == 0:  # no row changed its answer: no noise to show
+        return f"{head}{alerts}; accuracy {c.after:.3f}, no row changed its answer"
+    moved = "fell" if c.fell else "rose" if c.rose else ""
+    accuracy = (f"accuracy {moved} from {c.before:.3f} to {c.after:.3f}, beyond noise ({c})"
+                if moved else f"accuracy {c.before:.3f} → {c.after:.3f}, no change beyond "
+                f"noise ({c})")  # fmt: skip
     return f"{head}{alerts}; {accuracy}"
 
 
-def first_alert(
-    strengths: Sequence[float], max_psi: Sequence[float], threshold: float
-) -> float | None:
-    """The smallest strength from which every larger one alerts (max PSI > threshold)."""
-    above = np.asarray(max_psi) > threshold
+def first_alert(strengths: Sequence[float], alerted: Sequence[bool]) -> float | None:
+    """The smallest strength from which every larger one alerts."""
+    above = np.asarray(alerted, dtype=bool)
     if not above[-1]:
         return None
     quiet = np.flatnonzero(~above)
@@ -325,35 +437,75 @@ def first_alert(
 def sweep_sentence(
     kind: str,
     strengths: Sequence[float],
-    accuracy: Sequence[float],
+    correct: Sequence[Any],
     max_psi: Sequence[float],
     threshold: float,
-    n: int,
 ) -> str:
     """What one kind's sweep shows: the accuracy at the strongest drift against the clean
-    one (a change only beyond 2 sampling errors), and from which strength the PSI alert
-    fires and what accuracy had lost there."""
-    clean, worst = accuracy[0], accuracy[-1]
-    err = 2 * math.hypot(sampling_error(clean, n), sampling_error(worst, n))
-    drop = clean - worst
-    if drop > err:
-        verdict = f"falls from {clean:.3f} to {worst:.3f}"
-    elif drop < -err:
-        verdict = f"rises from {clean:.3f} to {worst:.3f}"
+    one (`correct[i]`: per-row correctness at strength i, the same rows throughout; a change
+    only beyond noise, `paired_change`), and from which strength the PSI alert fires and
+    what accuracy had lost there."""
+    c = paired_change(correct[0], correct[-1])
+    if c.fell:
+        verdict = f"falls from {c.before:.3f} to {c.after:.3f}"
+    elif c.rose:
+        verdict = f"rises from {c.before:.3f} to {c.after:.3f}"
     else:
-        verdict = f"stays at {clean:.3f} within noise (now {worst:.3f}, ±{err:.3f})"
+        verdict = f"stays at {c.before:.3f} within noise (now {c.after:.3f}; {c})"
     text = f"{kind}: accuracy {verdict} at strength {strengths[-1]:g}; "
-    start = first_alert(strengths, max_psi, threshold)
+    start = first_alert(strengths, np.asarray(max_psi) > threshold)
     if start is None:
         return text + f"the PSI alert (> {threshold:g}) does not fire at strength {strengths[-1]:g}"
     if start == strengths[0]:
         return text + f"the PSI alert (> {threshold:g}) fires at every strength, clean included"
     i = list(strengths).index(start)
-    lost = clean - accuracy[i]
-    err_i = 2 * math.hypot(sampling_error(clean, n), sampling_error(accuracy[i], n))
-    harm = (f"accuracy had already lost {lost:.3f}" if lost > err_i
-            else "accuracy had not yet changed beyond its noise")  # fmt: skip
+    c = paired_change(correct[0], correct[i])
+    harm = (f"accuracy had already lost {c.before - c.after:.3f} ({c})" if c.fell
+            else f"accuracy had not yet changed beyond noise ({c})")  # fmt: skip
     return text + f"the PSI alert (> {threshold:g}) fires from strength {start:g} on, where {harm}"
+
+
+def ceiling_sentence(strengths: Sequence[float], max_psi: Mapping[str, Sequence[float]]) -> str:
+    """Which kinds' largest PSI sat at PSI_CEILING (every value of a pixel left its only bin:
+    it cannot grow further), and which did not grow from the weakest drift to the strongest:
+    why the figure plots how far the values moved instead."""
+    at_ceiling, flat = [], []
+    for kind, scores in max_psi.items():
+        hit = [s for s, v in zip(strengths, scores, strict=True) if v >= PSI_CEILING - 1e-9]
+        if hit:
+            at_ceiling.append(f"{kind} (from strength {hit[0]:g})")
+        elif len(scores) > 2 and scores[-1] <= scores[1] + 1e-9:
+            flat.append(f"{kind} ({scores[1]:.3g} at {strengths[1]:g}, {scores[-1]:.3g} at "
+                        f"{strengths[-1]:g})")  # fmt: skip
+    parts = []
+    if at_ceiling:
+        parts.append(
+            f"the largest PSI reached its ceiling 2·(1 − EPS)·ln(1/EPS) = {PSI_CEILING:.4g}, "
+            f"the most one pixel can score (all its values left the one bin a constant "
+            f"reference pixel has), for {', '.join(at_ceiling)}: past that it cannot grow"
+        )
+    if flat:
+        parts.append(f"it did not grow from the weakest drift to the strongest for "
+                     f"{', '.join(flat)}")  # fmt: skip
+    if not parts:
+        return ("the largest PSI grew from the weakest drift to the strongest for every kind, "
+                "below its ceiling")  # fmt: skip
+    return ("; ".join(parts) + ". PSI tells whether values left their bins, not how far "
+            "they moved: the right panel plots that distance")  # fmt: skip
+
+
+def noise_floor_sentence(floor: Mapping[str, Any]) -> str:
+    """A `noise_floor` in words, saying when the approximation fails (the measured mean
+    more than 1.5× from the expected one) and why."""
+    text = (f"clean window: mean PSI {floor['measured']:.3f} over the {floor['varied']} pixels "
+            f"that vary, against {floor['expected']:.3f} expected from sampling noise alone "
+            f"(ratio {floor['ratio']:.2f}); the largest is {floor['largest']:.3f}")  # fmt: skip
+    if 1 / 1.5 <= floor["ratio"] <= 1.5:
+        return text
+    return (text + f". The approximation fails at {floor['n_live']} live rows: "
+            f"{floor['sparse']} of the {floor['filled']} bins the reference fills expect fewer "
+            f"than 5 live values, and {floor['empty']} are empty in the live window, each lifted "
+            f"to EPS = {EPS:g} where a bin of share p scores about p·ln(p/EPS)")  # fmt: skip
 
 
 def alert_kinds(report: Any) -> dict[str, bool]:
@@ -389,30 +541,74 @@ def false_alarm_sentence(rate: float, windows: int, window: int, threshold: floa
 
 
 def ks_without_psi(
-    strengths: Sequence[float], alerts: Mapping[str, Sequence[Mapping[str, bool]]]
+    strengths: Sequence[float], alerts: Mapping[str, Sequence[Mapping[str, bool]]], n: int
 ) -> str:
     """Where the KS alert fired but the PSI alert did not (and the reverse), per kind, from
-    `alerts[kind][i]` (the `alert_kinds` of strength i)."""
-    only = {"KS": [], "PSI": []}
+    `alerts[kind][i]` (the `alert_kinds` of strength i; strength 0 is the clean window, the
+    same for every kind), and what each case means at these `n` rows."""
+    only: dict[str, list[str]] = {"KS": [], "PSI": []}
+    clean_only = set()
     for kind, row in alerts.items():
         for s, a in zip(strengths, row, strict=True):
             for test, other in (("KS", "PSI"), ("PSI", "KS")):
                 if a[test] and not a[other]:
-                    only[test].append(f"{kind} at {s:g}")
-    where = {test: ", ".join(found) or "no strength of this sweep" for test, found in only.items()}
-    return f"KS alerted without PSI at: {where['KS']}; PSI alerted without KS at: {where['PSI']}"
+                    if s == 0:
+                        clean_only.add(test)
+                    else:
+                        only[test].append(f"{kind} at {s:g}")
+    where = {}
+    for test in only:
+        found = (["the clean window (strength 0)"] if test in clean_only else []) + only[test]
+        where[test] = ", ".join(found) or "no strength of this sweep"
+    text = f"KS alerted without PSI at: {where['KS']}; PSI alerted without KS at: {where['PSI']}"
+    why = []
+    if only["KS"]:
+        why.append("where KS alerts alone, values moved without leaving enough of PSI's bins: "
+                   "the KS test sees every value move")  # fmt: skip
+    if clean_only:
+        tests = " and ".join(sorted(clean_only))
+        why.append(f"{tests} alerted on the clean window itself: at {n} rows that is sampling "
+                   f"noise, a false alarm (section 5)")  # fmt: skip
+    if only["PSI"] and "PSI" in clean_only:
+        why.append("where PSI alerts alone on a drifted window, its noise alone would too")
+    elif only["PSI"]:
+        why.append("where PSI alerts alone, values crossed bin edges in a way the KS test, at "
+                   "its Bonferroni level, does not call significant")  # fmt: skip
+    if not why:
+        return text
+    sentence = "; ".join(why)
+    return f"{text}. {sentence[0].upper()}{sentence[1:]}"
 
 
-def kinds_summary(table: Any, accuracy_clean: float, n: int, strength: float) -> str:
+def latency_sentence(latency: Any, client_p99_ms: float) -> str:
+    """The server's histogram estimate of p99 (a `labkit.monitor.LatencyCheck` over the same
+    requests) against the client's own p99, which also counts the network and the client:
+    when the server's is higher, the bucket interpolation is why."""
+    (lo, hi), server = latency.bucket_ms, latency.estimate_ms
+    if server <= client_p99_ms:
+        return (f"the server's histogram puts p99 at {server:.3g} ms, at most the client's "
+                f"{client_p99_ms:.3g} ms, which also counts the network and the client: the "
+                f"histogram only says it lies between {lo:g} and {hi:g} ms")  # fmt: skip
+    return (f"the server's histogram puts p99 at {server:.3g} ms, above the client's "
+            f"own {client_p99_ms:.3g} ms, which also counts the network: the histogram only "
+            f"knows that p99 lies between {lo:g} and {hi:g} ms (its bucket), and interpolating "
+            f"linearly within that bucket puts it near the top; the server cannot be slower "
+            f"than its client, so this gap is the buckets' coarseness")  # fmt: skip
+
+
+def kinds_summary(
+    table: Any, clean_correct: Any, correct: Mapping[str, Any], strength: float
+) -> str:
     """Which alerts fired for each kind of drift (rows of `table`, with boolean columns PSI,
-    KS, predictions and a column accuracy), and whether the prediction alert matched the
-    kinds where accuracy fell beyond 2 sampling errors of the difference."""
+    KS, predictions), and whether the prediction alert matched the kinds where accuracy fell
+    beyond noise (`paired_change` of `clean_correct` and `correct[kind]`: per-row correctness
+    of the clean window and of the same rows drifted)."""
     lines = []
     harmed, silent_harm, loud_harmless = [], [], []
     for kind, row in table.iterrows():
         fired = [name for name in ("PSI", "KS", "predictions") if bool(row[name])]
-        err = 2 * math.hypot(sampling_error(accuracy_clean, n), sampling_error(row["accuracy"], n))
-        fell = accuracy_clean - row["accuracy"] > err
+        c = paired_change(clean_correct, correct[kind])
+        fell = c.fell
         if fell:
             harmed.append(kind)
         if fell and not row["predictions"]:
@@ -420,9 +616,9 @@ def kinds_summary(table: Any, accuracy_clean: float, n: int, strength: float) ->
         if not fell and row["predictions"]:
             loud_harmless.append(kind)
         alerts = ", ".join(fired) if fired else "no alert"
-        change = "fell beyond noise" if fell else "did not fall beyond noise"
-        lines.append(f"{kind:>10s} at {strength:g}: {alerts}; accuracy {row['accuracy']:.3f} "
-                     f"({change}, ±{err:.3f})")  # fmt: skip
+        verdict = "fell beyond noise" if fell else "did not fall beyond noise"
+        lines.append(f"{kind:>10s} at {strength:g}: {alerts}; accuracy {c.after:.3f} "
+                     f"({verdict}, {c})")  # fmt: skip
     caught = [k for k in harmed if k not in silent_harm]
     if harmed:
         verdict = (

@@ -2,9 +2,12 @@
 the computed sentences comparing a server with and without dynamic batching, and the controls
 of the learner's own load test (`ServingControls`, `tried_sentence`).
 
-A load test is one closed-loop run per concurrency level on a shared machine, so a single
-throughput or latency ratio moves by several per cent between runs: `ratio_verdict` calls
-a difference under `labkit.bench.SAME_SPEED` (10 %) a tie, and every sentence here says
+A load test is one closed-loop run on a shared machine: the same test repeated moves by
+up to 2× in throughput and more in p99. So each point is measured in several rounds, the two
+servers tested back to back in an order that alternates, and a comparison is judged on the
+rounds' ratios with the course's rule for speed, `labkit.bench.speed_verdict`: higher or
+lower only when every round says so by more than `SAME_SPEED`, else a tie. Tables and
+figures show the median and the lowest and highest of the rounds; every sentence here says
 which way each comparison went from the numbers it is given, never from expectation.
 """
 
@@ -13,16 +16,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from labkit.bench import SAME_SPEED
+from labkit.bench import SAME_SPEED, speed_verdict
 from labkit.validate import ConfigError, check_bool, check_int
 
 LEVELS = (1, 4, 16)  # concurrency levels every run measures, besides the `concurrency` parameter
 MAX_CONCURRENCY = 64  # connections at once: threads in the client, beside the server
 MODES = ("direct", "batching")  # the two servers: one model call per request, or gathered
 TRY_LEVELS = (1, 2, 4, 8, 16, 32, 64)  # the concurrency slider's stops, besides the parameter
+MAX_ROUNDS = 20  # load tests per point, at most
 
 
 def check_hidden(hidden: Any) -> int:
@@ -49,6 +54,14 @@ def check_requests(requests: Any, levels: Sequence[int]) -> int:
     """Requests per load test: at least 4 per connection at the largest level, so that
     every connection sends several and the percentiles rest on more than one round."""
     return check_int("requests", requests, minimum=4 * max(levels))
+
+
+def check_rounds(rounds: Any) -> int:
+    """Load tests per (server, concurrency) point: at least 3, so that a median and a range
+    exist and one odd test cannot decide a verdict alone; at most MAX_ROUNDS."""
+    if check_int("rounds", rounds, minimum=3) > MAX_ROUNDS:
+        raise ConfigError(f"rounds must be at most {MAX_ROUNDS}; got {rounds!r}")
+    return rounds
 
 
 def tried_requests(concurrency: int) -> int:
@@ -109,27 +122,45 @@ def moved(before: Mapping[str, float], after: Mapping[str, float]) -> pd.DataFra
     return pd.DataFrame(rows, columns=["sample", "before", "after", "change"]).set_index("sample")
 
 
+def _runs(value: Any) -> list[Any]:
+    """One LoadResult or a sequence of them (the rounds of one point), as a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def load_table(
     results: Mapping[tuple[str, int], Any],
     rows_per_call: Mapping[tuple[str, int], float] | None = None,
 ) -> pd.DataFrame:
-    """One row per (mode, concurrency) from `labkit.loadtest.LoadResult`s, with the rows per
-    model call the server counted during each test when `rows_per_call` gives them."""
+    """One row per (mode, concurrency) from `labkit.loadtest.LoadResult`s, one per round (a
+    single LoadResult is one round): `tests`, the medians of p50, p90, p99 and throughput,
+    the lowest and highest p99 and throughput (`p99_min`, …), errors and failures summed
+    over the rounds, and the rows per model call the server counted when `rows_per_call`
+    gives them."""
     rows = []
-    for (mode, level), result in results.items():
-        rows.append({"mode": mode, **result.row()})
+    for (mode, level), value in results.items():
+        runs = _runs(value)
+        row: dict[str, Any] = {"mode": mode, "concurrency": level, "tests": len(runs)}
+        for name in ("p50_ms", "p90_ms", "p99_ms", "throughput_rps"):
+            row[name] = float(np.median([getattr(r, name) for r in runs]))
+            if name in ("p99_ms", "throughput_rps"):
+                short = name.split("_")[0]
+                row[f"{short}_min"] = min(getattr(r, name) for r in runs)
+                row[f"{short}_max"] = max(getattr(r, name) for r in runs)
+        for name in ("errors_4xx", "errors_5xx", "failures"):
+            row[name] = sum(getattr(r, name) for r in runs)
         if rows_per_call is not None:
-            rows[-1]["rows_per_call"] = rows_per_call[mode, level]
-    table = pd.DataFrame(rows).set_index(["mode", "concurrency"]).sort_index()
-    return table.drop(columns=["requests"])
+            row["rows_per_call"] = rows_per_call[mode, level]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["mode", "concurrency"]).sort_index()
 
 
 def load_figure(
     table: pd.DataFrame, concurrency: int | None = None, tried: tuple[str, Any] | None = None
 ) -> Figure:
-    """Two panels against concurrency, one line per mode: throughput, and p99 latency
-    (with p50 dashed). `concurrency` (the reported level) is marked; `tried`, a (mode,
-    LoadResult) of one more test, is drawn as a star in its mode's colour."""
+    """Two panels against concurrency, one line per mode through the medians of its rounds,
+    with bars from the lowest to the highest round: throughput, and p99 latency (p50
+    dashed). `concurrency` (the reported level) is marked; `tried`, a (mode, LoadResult) of
+    one more test, is drawn as a star in its mode's colour."""
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     colors = {}
     through, tail = fig.subplots(1, 2)
@@ -138,10 +169,14 @@ def load_figure(
         rows = table.xs(mode, level="mode")
         level = rows.index.get_level_values("concurrency")
         (line,) = through.plot(level, rows.throughput_rps, "o-", label=mode)
-        colors[mode] = line.get_color()
-        tail.plot(level, rows.p99_ms, "o-", color=line.get_color(), label=f"{mode} p99")
-        tail.plot(level, rows.p50_ms, "s--", color=line.get_color(), alpha=0.6,
-                  label=f"{mode} p50")  # fmt: skip
+        color = colors[mode] = line.get_color()
+        tail.plot(level, rows.p99_ms, "o-", color=color, label=f"{mode} p99")
+        tail.plot(level, rows.p50_ms, "s--", color=color, alpha=0.6, label=f"{mode} p50")
+        nudge = 1.04 ** (1 if mode == "batching" else -1)  # the two modes' bars side by side
+        for ax, short in ((through, "throughput"), (tail, "p99")):
+            if f"{short}_min" in rows:
+                ax.vlines(level * nudge, rows[f"{short}_min"], rows[f"{short}_max"], color=color,
+                          lw=2.5, alpha=0.45)  # fmt: skip
     levels = set(table.index.get_level_values("concurrency"))
     if tried is not None:
         mode, result = tried
@@ -163,49 +198,98 @@ def load_figure(
     levels = sorted(levels)
     through.set_xticks(levels, [str(v) for v in levels])
     tail.set_xticks(levels, [str(v) for v in levels])
-    fig.suptitle("one load test per point: differences under 10 % are noise here")
+    tests = sorted(set(table["tests"])) if "tests" in table else [1]
+    n = str(tests[0]) if len(tests) == 1 else f"{tests[0]} to {tests[-1]}"
+    fig.suptitle(f"each point: the median of {n} load tests, its bar from the lowest to the "
+                 "highest")  # fmt: skip
     return fig
 
 
-def ratio_verdict(ratio: float, margin: float = SAME_SPEED) -> str:
-    """'higher' / 'lower' when `ratio` (this / baseline) is more than `margin` away from 1,
-    else 'tie' (one measurement per side: a shared machine moves it that much)."""
-    if ratio > 1 + margin:
-        return "higher"
-    if ratio < 1 / (1 + margin):
-        return "lower"
-    return "tie"
+def paired_ratios(direct: Any, batched: Any, name: str) -> list[float]:
+    """batched / direct for the LoadResult field `name`, round by round (the two servers'
+    tests of one round ran back to back, so a burst of load hits both)."""
+    return [getattr(b, name) / getattr(d, name)
+            for d, b in zip(_runs(direct), _runs(batched), strict=True)]  # fmt: skip
 
 
-def batching_sentence(level: int, direct: Any, batched: Any, margin: float = SAME_SPEED) -> str:
-    """What batching did at one concurrency level: throughput and p99, each a ratio with
-    its verdict (a tie inside `margin`). `direct` and `batched` are LoadResults."""
-    through = batched.throughput_rps / direct.throughput_rps
-    tail = batched.p99_ms / direct.p99_ms
-    words = {"higher": "higher", "lower": "lower", "tie": "a tie"}
+def ratio_verdict(ratios: Sequence[float], lower_is_better: bool = False) -> str:
+    """'higher', 'lower' or 'tie' for batched / direct ratios, one per round, by
+    `labkit.bench.speed_verdict`: higher (or lower) only when every round's ratio is more
+    than SAME_SPEED above (or below) 1. `lower_is_better` for latencies: the verdict is
+    still about the ratio, higher or lower."""
+    said = speed_verdict(ratios if not lower_is_better else [1 / r for r in ratios])
+    faster = "lower" if lower_is_better else "higher"
+    slower = "higher" if lower_is_better else "lower"
+    return {"faster": faster, "slower": slower, "tie": "tie"}[said]
+
+
+def _ratio_words(ratios: Sequence[float], verdict: str) -> str:
+    """'0.61× (0.55–1.12× over 5 rounds), a tie' and the like."""
+    tie = f"a tie: not every round beyond {SAME_SPEED:.0%} the same way"
+    how = {"higher": "higher in every round", "lower": "lower in every round", "tie": tie}[verdict]
+    return (f"{float(np.median(ratios)):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}× over "
+            f"{len(ratios)} rounds), {how}")  # fmt: skip
+
+
+def batching_sentence(level: int, direct: Any, batched: Any) -> str:
+    """What batching did at one concurrency level, from the rounds' LoadResults of each
+    server: the median throughputs and p99s, and the per-round ratios with their verdict."""
+    through = paired_ratios(direct, batched, "throughput_rps")
+    tail = paired_ratios(direct, batched, "p99_ms")
+    d, b = _runs(direct), _runs(batched)
+
+    def med(runs: list[Any], name: str) -> float:
+        return float(np.median([getattr(r, name) for r in runs]))
+
     return (
-        f"concurrency {level}: batching gave {batched.throughput_rps:,.0f} vs "
-        f"{direct.throughput_rps:,.0f} requests/s ({through:.2f}×, "
-        f"{words[ratio_verdict(through, margin)]}); p99 {batched.p99_ms:.1f} vs "
-        f"{direct.p99_ms:.1f} ms ({tail:.2f}×, {words[ratio_verdict(tail, margin)]})"
+        f"concurrency {level}: batching gave {med(b, 'throughput_rps'):,.0f} vs "
+        f"{med(d, 'throughput_rps'):,.0f} requests/s (medians), "
+        f"{_ratio_words(through, ratio_verdict(through))}; p99 {med(b, 'p99_ms'):.1f} vs "
+        f"{med(d, 'p99_ms'):.1f} ms, {_ratio_words(tail, ratio_verdict(tail, True))}"
     )
 
 
 def wait_sentence(direct: Any, batched: Any, max_wait_ms: float) -> str:
     """At concurrency 1 a batched request has no company: it waits up to `max_wait_ms`
-    for nothing. Says what the p50s show, tie or not."""
-    extra = batched.p50_ms - direct.p50_ms
-    verdict = ratio_verdict(batched.p50_ms / direct.p50_ms)
+    for nothing. Says what the rounds' p50s show, tie or not."""
+    d = float(np.median([r.p50_ms for r in _runs(direct)]))
+    b = float(np.median([r.p50_ms for r in _runs(batched)]))
+    ratios = paired_ratios(direct, batched, "p50_ms")
+    verdict = ratio_verdict(ratios, lower_is_better=True)
     if verdict == "higher":
-        how = f"slower by {extra:.1f} ms: a lone request waits for company that never comes"
+        how = f"slower by {b - d:.1f} ms: a lone request waits for company that never comes"
     elif verdict == "lower":
-        how = f"faster by {-extra:.1f} ms, a surprise: rerun to see whether it holds"
+        how = f"faster by {d - b:.1f} ms, a surprise: rerun to see whether it holds"
     else:
         how = "a tie: at this wait the cost is lost in the noise"
     return (
-        f"at concurrency 1, p50 with batching {batched.p50_ms:.2f} ms vs {direct.p50_ms:.2f} ms "
-        f"without (max wait {max_wait_ms:g} ms): {how}"
+        f"at concurrency 1, p50 with batching {b:.2f} ms vs {d:.2f} ms without (medians; "
+        f"max wait {max_wait_ms:g} ms; {min(ratios):.2f}–{max(ratios):.2f}× over "
+        f"{len(ratios)} rounds): {how}"
     )
+
+
+def fill_sentence(level: int, rows_per_call: float, max_batch: int, max_wait_ms: float) -> str:
+    """How a batch closed at one concurrency level. A closed-loop client sends its next
+    request only after its answer, so at most `level` one-row requests wait at once: with
+    `level < max_batch` no batch can fill, and every batch closes on its timer, after the
+    full `max_wait_ms` (counted from when the server took its first request). With
+    max_wait_ms 0 a batch takes what is queued and never waits."""
+    counted = f"the server counted {rows_per_call:.1f} rows per model call"
+    if max_wait_ms == 0:
+        return (f"at concurrency {level}, with max_wait_ms 0 a batch takes only the requests "
+                f"already queued and never waits: {counted}")  # fmt: skip
+    if level < max_batch:
+        return (
+            f"at concurrency {level}, at most {level} one-row requests wait at once (each "
+            f"client sends its next request only after its answer), and --max-batch is "
+            f"{max_batch}: no batch can fill, so every batch waited out its full "
+            f"{max_wait_ms:g} ms before its model call; {counted}, of the {level} that could "
+            f"be waiting, and no more could come before one of them was answered"
+        )
+    return (f"at concurrency {level}, up to {level} requests can wait at once, enough to fill a "
+            f"batch of --max-batch {max_batch}: a batch closes when full or after "
+            f"{max_wait_ms:g} ms, whichever comes first; {counted}")  # fmt: skip
 
 
 def pays_sentence(one_row_ms: float, batch_ms: float, rows: int, request_ms: float) -> str:
@@ -223,8 +307,10 @@ def pays_sentence(one_row_ms: float, batch_ms: float, rows: int, request_ms: flo
 
 def tried_sentence(mode: str, result: Any, table: pd.DataFrame | None = None) -> str:
     """One line on a load test of your own (`result`, a LoadResult, against the `mode`
-    server): its settings and numbers, and the ratio to the table's test at the same mode and
-    concurrency when there is one (a tie inside SAME_SPEED)."""
+    server): its settings and numbers, and where its throughput falls beside the range
+    (lowest to highest) of the table's rounds at the same mode and concurrency, when there
+    are some. One test against a range: inside it, this test is like those; outside, it is
+    one more test, for a rerun to confirm."""
     level = result.concurrency
     line = (
         f"batching {'on' if mode == 'batching' else 'off'}, concurrency {level}, "
@@ -234,10 +320,15 @@ def tried_sentence(mode: str, result: Any, table: pd.DataFrame | None = None) ->
     )
     if table is None or (mode, level) not in table.index:
         return line + "; no load test above at these settings to compare with"
-    before = table.loc[(mode, level), "throughput_rps"]
-    ratio = result.throughput_rps / before
-    words = {"higher": "higher", "lower": "lower", "tie": "a tie"}[ratio_verdict(ratio)]
+    row = table.loc[(mode, level)]
+    low, high = (
+        row.get("throughput_min", row.throughput_rps),
+        row.get("throughput_max", row.throughput_rps),
+    )
+    n = int(row.get("tests", 1))
+    where = ("inside the range of" if low <= result.throughput_rps <= high else
+             "above all" if result.throughput_rps > high else "below all")  # fmt: skip
     return (
-        line
-        + f"; the test above at these settings: {before:,.0f} requests/s ({ratio:.2f}×, {words})"
+        line + f"; {where} the {n} tests above at these settings ({low:,.0f} to {high:,.0f} "
+        "requests/s)" + ("" if where.startswith("inside") else ": press again to see if it holds")
     )
