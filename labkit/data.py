@@ -284,6 +284,14 @@ class Batches:
         n = len(self.data)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def sizes(self) -> list[int]:
+        """The rows of each batch of a pass, over all ranks: batch_size, the last maybe fewer."""
+        n = len(self.data)
+        return [
+            min(self.batch_size, n - start)
+            for start in range(0, len(self) * self.batch_size, self.batch_size)
+        ]
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.data)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)

@@ -191,12 +191,19 @@ def _start() -> tuple[int, int]:
     """Join the process group torchrun set up (nccl on GPU, else gloo); (rank, world)."""
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
         return 0, 1
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group("nccl" if _gpu_each() else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
+def _gpu_each() -> bool:
+    """Whether every process on this machine gets a GPU of its own (NCCL needs one each);
+    more processes than GPUs, e.g. 2 on a one-GPU laptop, train on the CPU with gloo."""
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return torch.cuda.is_available() and torch.cuda.device_count() >= local_world
+
+
 def _device() -> torch.device:
-    if torch.cuda.is_available():
+    if _gpu_each():
         local = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local)
         return torch.device("cuda", local)

@@ -263,20 +263,24 @@ def fit(
         start = time.perf_counter()
         model.train()
         total = torch.zeros((), device=device)  # summed on device: no sync per step
-        for step in _steps(batches, config.grad_accum):  # [(x, y), ...] micro-batches
-            examples = sum(len(y) for _, y in step)
+        # [(x, y), ...] micro-batches, and the rows of the step summed over all ranks
+        for step, examples in _steps(batches, config.grad_accum):
             optimizer.zero_grad(set_to_none=True)
             for x, y in step:  # x (B, F) or (B, T), y (B,) or (B, T)
                 if augment is not None:
                     x = augment(x)
                 with autocast:
-                    if teacher is None:
-                        loss = loss_fn(model(x), y)
-                    else:
+                    if teacher is not None:
                         with torch.no_grad():
                             soft = teacher(x)  # (B, classes): the teacher's logits
-                        loss = loss_fn(model(x), y, soft)
-                share = len(y) / examples  # the shares sum the step's mean loss
+                    out = model(x)
+                    if not len(y):  # this rank's share of a short last batch is empty:
+                        loss = out.sum() * 0.0  # no gradient, but it joins DDP's all-reduce
+                    else:
+                        loss = loss_fn(out, y) if teacher is None else loss_fn(out, y, soft)
+                # The shares sum the step's mean loss over every rank's rows (DDP then
+                # averages the ranks' gradients, hence the factor world).
+                share = len(y) * world / examples
                 (loss if share == 1 else loss * share).backward()
                 total += loss.detach() * len(y)
             if config.grad_clip > 0:
@@ -322,16 +326,20 @@ def fit(
     return history
 
 
-def _steps(batches: Batches, k: int) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
-    """The micro-batches of each optimizer step: k at a time, the last step possibly fewer."""
-    step = []
-    for batch in batches:
+def _steps(
+    batches: Batches, k: int
+) -> Iterator[tuple[list[tuple[torch.Tensor, torch.Tensor]], int]]:
+    """The micro-batches of each optimizer step, k at a time (the last step possibly fewer),
+    with the step's rows summed over all ranks (a short last batch splits unevenly)."""
+    step, rows = [], 0
+    for batch, size in zip(batches, batches.sizes(), strict=True):
         step.append(batch)
+        rows += size
         if len(step) == k:
-            yield step
-            step = []
+            yield step, rows
+            step, rows = [], 0
     if step:
-        yield step
+        yield step, rows
 
 
 def _rank_and_world() -> tuple[int, int]:

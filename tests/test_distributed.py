@@ -4,13 +4,16 @@ global batch, rank 0 writes, a stopped run resumes bit-exactly, bad settings are
 import pytest
 import torch
 
+from labkit import distributed
 from labkit.checkpoint import load_model
 from labkit.distributed import launch, train
 from labkit.io import read_metrics
 from labkit.validate import ConfigError
 
 pytestmark = pytest.mark.slow
-SMALL = dict(n_train=128, n_test=32, length=4, digits=5, n_embd=16, n_head=2, batch_size=32,
+# 129 rows in batches of 32: the last batch has one row, so rank 1's share of it is empty and
+# the ranks' shares must be weighted by their rows to give the one-process step.
+SMALL = dict(n_train=129, n_test=32, length=4, digits=5, n_embd=16, n_head=2, batch_size=32,
              optimizer="sgd", lr=0.3)  # fmt: skip
 
 
@@ -57,3 +60,18 @@ def test_bad_settings_are_refused_before_launching(tmp_path):
         launch(tmp_path, layers=3)
     with pytest.raises(ConfigError, match="unknown settings"):
         train(tmp_path, layers=3)
+
+
+@pytest.mark.parametrize(
+    ("gpus", "local_world", "device"),
+    [(0, 2, "cpu"), (1, 2, "cpu"), (2, 2, "cuda:1"), (1, 1, "cuda:0")],
+)
+def test_each_process_gets_a_gpu_of_its_own_or_all_use_the_cpu(
+    monkeypatch, gpus, local_world, device
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_world))
+    monkeypatch.setenv("LOCAL_RANK", str(local_world - 1))
+    assert str(distributed._device()) == device
