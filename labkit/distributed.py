@@ -15,6 +15,12 @@ gradients, so after every step all ranks hold the weights one process gets with 
 global batch. Rank 0 alone writes the checkpoint (so `--resume` continues a killed run,
 bit for bit), `model.pt` and `metrics.json`. `launch(...)` runs the command as a
 subprocess, as notebook 06 does.
+
+`train_seconds` in metrics.json is the training alone: the sum of the epochs' seconds as
+`fit` records them (`epoch_seconds_1`, `epoch_seconds_2`, …, read back by `epoch_seconds`;
+a resumed run counts its earlier epochs too). The start-up is not in it: the imports,
+joining the process group, building the model and the first optimizer (which imports
+`torch._dynamo`, seconds on a CPU), so one process and several compare like for like.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +43,7 @@ from labkit.io import write_metrics
 from labkit.models import TinyGPT, parameter_count
 from labkit.optim import OPTIMIZERS
 from labkit.train import PRECISIONS, TrainConfig, fit, seed_everything
-from labkit.validate import ConfigError, check_int
+from labkit.validate import ConfigError, check_choice, check_float, check_int
 
 SETTINGS = {  # name: (type, default, help); the command's options, also launch's keywords
     "n_layer": (int, 2, "transformer blocks"),
@@ -54,18 +59,22 @@ SETTINGS = {  # name: (type, default, help); the command's options, also launch'
     "optimizer": (str, "adam", f"one of {', '.join(OPTIMIZERS)}"),
     "precision": (str, "fp32", f"one of {', '.join(PRECISIONS)}"),
     "grad_accum": (int, 1, "micro-batches per optimizer step"),
+    "grad_clip": (float, 0.0, "clip the gradient norm to this; 0 turns clipping off"),
     "seed": (int, 0, "seeds the model, the data and the shuffling"),
     "threads": (int, 1, "torch threads per rank"),
+    "device": (str, "auto", "auto (a GPU per rank if there is one each, else the CPU) or cpu"),
 }
+DEVICES = ("auto", "cpu")
 
 
 def train(out_dir: str | os.PathLike, *, resume: bool = False, **settings: Any) -> dict:
     """Train on this process's share (the whole data outside torchrun); rank 0 writes the
     checkpoint, model.pt and metrics.json to `out_dir` and every rank returns the metrics."""
-    _check_known(settings)
-    s = {name: default for name, (_, default, _) in SETTINGS.items()} | settings
+    s = _settings(settings)
     torch.set_num_threads(check_int("threads", s["threads"], minimum=1))
-    rank, world = _start()
+    check_float("grad_clip", s["grad_clip"], minimum=0.0)
+    check_choice("device", s["device"], DEVICES)
+    rank, world = _start(s["device"])
     try:
         if world > s["n_train"]:
             raise ConfigError(
@@ -80,15 +89,8 @@ def train(out_dir: str | os.PathLike, *, resume: bool = False, **settings: Any) 
         train_split, test = sort_task(
             s["n_train"], s["n_test"], length=s["length"], digits=s["digits"], seed=s["seed"]
         )
-        seed_everything(s["seed"])
-        model = TinyGPT(
-            vocab=s["digits"],
-            context=2 * s["length"],
-            n_layer=s["n_layer"],
-            n_head=s["n_head"],
-            n_embd=s["n_embd"],
-        )
-        device = _device()
+        model = initial_model(**s)
+        device = _device(s["device"])
         model.to(device)
         wrapped = DistributedDataParallel(model) if world > 1 else model
         config = TrainConfig(
@@ -98,11 +100,11 @@ def train(out_dir: str | os.PathLike, *, resume: bool = False, **settings: Any) 
             optimizer=s["optimizer"],
             precision=s["precision"],
             grad_accum=s["grad_accum"],
+            grad_clip=s["grad_clip"],
             seed=s["seed"],
             device=str(device),
         )
         out = Path(out_dir)
-        start = time.perf_counter()
         history = fit(
             wrapped,
             train_split,
@@ -112,16 +114,17 @@ def train(out_dir: str | os.PathLike, *, resume: bool = False, **settings: Any) 
             resume=resume,
             show_progress=False,
         )
-        seconds = time.perf_counter() - start
         metrics = {
             "world_size": world,
             "final_loss": history.train_loss[-1],
             "heldout_accuracy": exact_match(model, test),
             "params": parameter_count(model),
-            "train_seconds": seconds,
+            # the epochs alone: no imports, process group or first optimizer (torch._dynamo)
+            "train_seconds": sum(history.seconds),
             # every epoch reads each training token once, spread over the ranks
             "tokens_per_s": len(history) * train_split.x.numel() / sum(history.seconds),
-        } | {name: s[name] for name in SETTINGS}
+        } | {f"epoch_seconds_{i}": t for i, t in enumerate(history.seconds, 1)}
+        metrics |= {name: s[name] for name in SETTINGS}
         if rank == 0:
             save_model(model.cpu(), out / "model.pt")
             write_metrics(out, metrics)
@@ -129,6 +132,25 @@ def train(out_dir: str | os.PathLike, *, resume: bool = False, **settings: Any) 
     finally:
         if world > 1:
             dist.destroy_process_group()
+
+
+def initial_model(**settings: Any) -> TinyGPT:
+    """The untrained model `train` starts from with these settings, built from the seed."""
+    s = _settings(settings)
+    seed_everything(s["seed"])
+    return TinyGPT(
+        vocab=s["digits"],
+        context=2 * s["length"],
+        n_layer=s["n_layer"],
+        n_head=s["n_head"],
+        n_embd=s["n_embd"],
+    )
+
+
+def epoch_seconds(metrics: dict) -> list[float]:
+    """The seconds of each training epoch, in order, from a run's metrics."""
+    return [metrics[f"epoch_seconds_{i}"] for i in range(1, len(metrics) + 1)
+            if f"epoch_seconds_{i}" in metrics]  # fmt: skip
 
 
 def launch(
@@ -187,11 +209,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"labkit.distributed: {e}")
 
 
-def _start() -> tuple[int, int]:
+def _start(choice: str = "auto") -> tuple[int, int]:
     """Join the process group torchrun set up (nccl on GPU, else gloo); (rank, world)."""
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
         return 0, 1
-    dist.init_process_group("nccl" if _gpu_each() else "gloo")
+    dist.init_process_group("nccl" if choice == "auto" and _gpu_each() else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
@@ -202,8 +224,9 @@ def _gpu_each() -> bool:
     return torch.cuda.is_available() and torch.cuda.device_count() >= local_world
 
 
-def _device() -> torch.device:
-    if _gpu_each():
+def _device(choice: str = "auto") -> torch.device:
+    """This rank's device: with "auto" its own GPU where every process gets one, else the CPU."""
+    if choice == "auto" and _gpu_each():
         local = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
@@ -214,6 +237,12 @@ def _check_known(settings: dict[str, Any]) -> None:
     unknown = settings.keys() - SETTINGS.keys()
     if unknown:
         raise ConfigError(f"unknown settings {sorted(unknown)}; known: {', '.join(SETTINGS)}")
+
+
+def _settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings given, over SETTINGS' defaults; unknown names refused."""
+    _check_known(settings)
+    return {name: default for name, (_, default, _) in SETTINGS.items()} | settings
 
 
 def _options(settings: dict[str, Any]) -> list[str]:

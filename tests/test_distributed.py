@@ -1,12 +1,15 @@
 """DDP with torchrun (gloo, 2 processes on the CPU): the weights of one process with the same
 global batch, rank 0 writes, a stopped run resumes bit-exactly, bad settings are refused."""
 
+import time
+
 import pytest
 import torch
 
+import labkit.train
 from labkit import distributed
 from labkit.checkpoint import load_model
-from labkit.distributed import launch, train
+from labkit.distributed import epoch_seconds, launch, train
 from labkit.io import read_metrics
 from labkit.validate import ConfigError
 
@@ -60,6 +63,39 @@ def test_bad_settings_are_refused_before_launching(tmp_path):
         launch(tmp_path, layers=3)
     with pytest.raises(ConfigError, match="unknown settings"):
         train(tmp_path, layers=3)
+    with pytest.raises(ConfigError, match="device must be one of 'auto', 'cpu'"):
+        train(tmp_path, device="tpu")
+
+
+def test_train_seconds_are_the_epochs_without_the_start_up(tmp_path, monkeypatch):
+    # The first optimizer imports torch._dynamo (seconds on a CPU), before the first epoch:
+    # stand in a slow start-up there; train_seconds must not count it.
+    real = labkit.train.make_optimizer
+
+    def slow_start(*args, **kwargs):
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(labkit.train, "make_optimizer", slow_start)
+    start = time.perf_counter()
+    metrics = train(tmp_path, epochs=2, **SMALL)
+    assert time.perf_counter() - start > 1.0
+    assert len(epoch_seconds(metrics)) == 2 and metrics["train_seconds"] < 1.0
+    assert metrics["train_seconds"] == pytest.approx(sum(epoch_seconds(metrics)))
+    assert epoch_seconds(read_metrics(tmp_path)) == epoch_seconds(metrics)
+
+
+def test_grad_clip_is_a_setting_passed_to_training(tmp_path):
+    clipped = train(tmp_path / "clipped", epochs=1, grad_clip=0.01, **SMALL)
+    free = train(tmp_path / "free", epochs=1, **SMALL)
+    assert clipped["grad_clip"] == 0.01 and free["grad_clip"] == 0.0  # off unless asked for
+    a, b = _weights(tmp_path / "clipped"), _weights(tmp_path / "free")
+    assert not all(torch.equal(a[k], b[k]) for k in a), "clipping at 0.01 changes the steps"
+    assert "--grad-clip=0.5" in distributed._options({"grad_clip": 0.5})
+    with pytest.raises(ConfigError, match="grad_clip must be"):
+        train(tmp_path / "bad", grad_clip=-1.0, **SMALL)
+    with pytest.raises(RuntimeError, match="grad_clip must be"):
+        launch(tmp_path / "bad", nproc=1, grad_clip=-1.0, **SMALL)
 
 
 @pytest.mark.parametrize(
@@ -75,3 +111,4 @@ def test_each_process_gets_a_gpu_of_its_own_or_all_use_the_cpu(
     monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_world))
     monkeypatch.setenv("LOCAL_RANK", str(local_world - 1))
     assert str(distributed._device()) == device
+    assert str(distributed._device("cpu")) == "cpu"  # device="cpu": the CPU whatever the GPUs

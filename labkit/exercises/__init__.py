@@ -13,7 +13,7 @@ unknown names raise ConfigError listing the known ones. Nothing here imports sci
 
 Each notebook's exercises live in their own module, merged here into `EXERCISES` in
 notebook order: `welcome` (00), `gradient_descent` (01), `optimizers` (02),
-`pipeline` (03), `generalization` (04), `experiments` (05), `pruning` (07),
+`pipeline` (03), `generalization` (04), `experiments` (05), `large_models` (06), `pruning` (07),
 `quantization` (08), `distillation` (09), `export` (10),
 `serving` (11), `monitoring` (12); `core` holds the shared types, `grade`
 and the helpers. To add a later notebook's exercises, write `labkit/exercises/<topic>.py`
@@ -38,6 +38,7 @@ from labkit.exercises import (
     export,
     generalization,
     gradient_descent,
+    large_models,
     monitoring,
     optimizers,
     pipeline,
@@ -61,7 +62,7 @@ __all__ = [
     "prompt",
 ]
 
-# in notebook order (00-05, 07-12): the order names are listed to learners
+# in notebook order (00-12): the order names are listed to learners
 _NOTEBOOKS = (
     welcome,
     gradient_descent,
@@ -69,6 +70,7 @@ _NOTEBOOKS = (
     pipeline,
     generalization,
     experiments,
+    large_models,
     pruning,
     quantization,
     distillation,
