@@ -18,7 +18,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NBVAL := --nbval-lax --nbval-kernel-name labkit --nbval-sanitize-with tests/nbval_sanitize.cfg
 TEST_JOBS ?= 2
 
-.PHONY: install lab test check lint format notebooks sweep bench serve clean
+.PHONY: install lab test check lint format notebooks sweep bench serve book clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,9 @@ $(LAB_STAMP): $(BIN)/uv pyproject.toml
 	$(UV) "$(TORCH_SPEC)" -e .
 	touch $@
 
-# Plus the test tools and the extras the suite covers (Ray, Optuna, LiteRT), for `make test`.
+# Plus the test tools and the extras the suite covers (Ray, Optuna, LiteRT, the book), for `make test`.
 $(STAMP): $(LAB_STAMP)
-	$(UV) "$(TORCH_SPEC)" -e ".[dev,ray,optuna,litert]"
+	$(UV) "$(TORCH_SPEC)" -e ".[dev,ray,optuna,litert,book]"
 	touch $@
 
 install: $(STAMP)
@@ -42,12 +42,12 @@ lab: $(LAB_STAMP)
 		--ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 --no-browser $(ROOT_FLAG) $(LAB_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check labkit tests bench
-	$(BIN)/ruff format --check labkit tests bench
+	$(BIN)/ruff check labkit tests bench book
+	$(BIN)/ruff format --check labkit tests bench book
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix labkit tests bench
-	$(BIN)/ruff format labkit tests bench
+	$(BIN)/ruff check --fix labkit tests bench book
+	$(BIN)/ruff format labkit tests bench book
 
 # The whole suite, on TEST_JOBS workers (each test module, and each notebook under nbval,
 # stays on one). pytest exits non-zero (5) when it collects nothing, so an empty run fails.
@@ -83,5 +83,10 @@ serve: $(LAB_STAMP)
 	@test -n "$(MODEL)" || { echo "make serve needs MODEL=path/to/model.onnx"; exit 2; }
 	$(BIN)/labkit serve $(MODEL) $(SERVE_ARGS)
 
+# The course website from the notebooks' stored outputs, into book/_build/html/ (open
+# index.html, or publish the folder; .github/workflows/book.yml does that on GitHub Pages).
+book: $(STAMP)
+	$(BIN)/python book/build.py
+
 clean:
-	rm -rf runs .pytest_cache book/_build
+	rm -rf runs .pytest_cache book/_build book/_static/vendor test-artifacts
