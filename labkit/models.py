@@ -116,6 +116,18 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))  # (B, C2, H/2, W/2) -> (B, classes)
 
 
+def check_gpt_shape(n_layer: Any, n_head: Any, n_embd: Any) -> None:
+    """At least one layer, one head and one dimension, and heads that divide the width."""
+    check_int("n_layer", n_layer, minimum=1)
+    check_int("n_head", n_head, minimum=1)
+    check_int("n_embd", n_embd, minimum=1)
+    if n_embd % n_head:
+        raise ConfigError(
+            f"n_embd must be divisible by n_head (each head gets n_embd / n_head dimensions); "
+            f"got n_embd={n_embd}, n_head={n_head}"
+        )
+
+
 class TinyGPT(nn.Module):
     """A decoder-only transformer, GPT-2's layout at toy size.
 
@@ -138,14 +150,7 @@ class TinyGPT(nn.Module):
         super().__init__()
         check_int("vocab", vocab, minimum=2)
         check_int("context", context, minimum=1)
-        check_int("n_layer", n_layer, minimum=1)
-        check_int("n_head", n_head, minimum=1)
-        check_int("n_embd", n_embd, minimum=1)
-        if n_embd % n_head:
-            raise ConfigError(
-                f"n_embd must be divisible by n_head (each head gets n_embd / n_head "
-                f"dimensions); got n_embd={n_embd}, n_head={n_head}"
-            )
+        check_gpt_shape(n_layer, n_head, n_embd)
         check_float("dropout", dropout, minimum=0.0, maximum=0.95)
         self.hparams = dict(vocab=vocab, context=context, n_layer=n_layer, n_head=n_head,
                             n_embd=n_embd, dropout=dropout)  # fmt: skip

@@ -35,6 +35,12 @@ def metrics(out_dir: str | Path) -> dict[str, Any]:
     return json.loads((Path(out_dir) / "metrics.json").read_text())
 
 
+def checks_passed(nb: nbformat.NotebookNode) -> bool:
+    """Whether the cell after the "## Check yourself" heading printed "all checks passed"."""
+    checked = next(c for c in nb.cells if "## Check yourself" in c.source)
+    return nb.cells[nb.cells.index(checked) + 1].outputs[0]["text"].startswith("all checks passed")
+
+
 def printed(nb: nbformat.NotebookNode) -> str:
     """Everything the notebook's cells printed to stdout."""
     return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))

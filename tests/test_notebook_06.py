@@ -9,17 +9,12 @@ import pytest
 
 from labkit.validate import ConfigError
 
-from notebook_runs import metrics, printed, refused_early, run, validate
+from notebook_runs import checks_passed, metrics, printed, refused_early, run, validate
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "06_large_models.ipynb"
 REQUIRED = {"final_loss", "heldout_accuracy", "params", "tokens_per_s", "mfu"}  # the keys
 _run = partial(run, NOTEBOOK)
 _validate = partial(validate, NOTEBOOK)
-
-
-def _checks_passed(nb) -> bool:
-    checked = next(c for c in nb.cells if "## Check yourself" in c.source)
-    return nb.cells[nb.cells.index(checked) + 1].outputs[0]["text"].startswith("all checks passed")
 
 
 @pytest.mark.slow
@@ -36,7 +31,7 @@ def test_smallest_values_run_and_a_rerun_into_the_same_out_dir_works(tmp_path):
     found = metrics(out)
     assert {k: found[k] for k in smallest} == smallest and found.keys() >= REQUIRED
     assert found["params"] == 35 and found["context"] == 4 and found["ddp_matches_single"] is True
-    assert 0 <= found["heldout_accuracy"] <= 1 and found["tokens_per_s"] > 0 and _checks_passed(nb)
+    assert 0 <= found["heldout_accuracy"] <= 1 and found["tokens_per_s"] > 0 and checks_passed(nb)
     assert (out / "scaling.png").stat().st_size > 5000  # redrawn by this run
     for n in (1, 2):  # both runs of the DDP check, the torchrun one written by rank 0
         assert (out / f"ddp-{n}" / "model.pt").is_file()
@@ -58,7 +53,7 @@ def test_smallest_values_run_and_a_rerun_into_the_same_out_dir_works(tmp_path):
     found = metrics(out)
     assert {k: found[k] for k in again} == again and found.keys() >= REQUIRED
     assert "ddp_matches_single" not in found and "bf16_training_speedup" not in found
-    assert not list(out.glob("*.png")) and not list(out.glob("ddp-*")) and _checks_passed(nb)
+    assert not list(out.glob("*.png")) and not list(out.glob("ddp-*")) and checks_passed(nb)
     assert "autocast keeps the residual stream" in printed(nb)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from labkit.validate import ConfigError
 
-from notebook_runs import metrics, printed, run, validate
+from notebook_runs import checks_passed, metrics, printed, run, validate
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "07_pruning.ipynb"
 REQUIRED = {
@@ -21,11 +21,6 @@ REQUIRED = {
 }  # fmt: skip
 _run = partial(run, NOTEBOOK)
 _validate = partial(validate, NOTEBOOK)
-
-
-def _checks_passed(nb) -> bool:
-    checked = next(c for c in nb.cells if "## Check yourself" in c.source)
-    return nb.cells[nb.cells.index(checked) + 1].outputs[0]["text"].startswith("all checks passed")
 
 
 @pytest.mark.slow
@@ -44,7 +39,7 @@ def test_the_smallest_values_run_then_the_headline_settings_rerun_into_the_same_
     assert got["structured_params"] == got["dense_params"] == weights + 2 + 2 + 10
     assert got["masked_bytes"] - got["dense_bytes"] >= 4 * weights  # masks cost, nothing cut
     assert got["csr_bytes"] > got["dense_bytes"]  # files both: CSR of a dense 2-wide net is larger
-    assert _checks_passed(nb)
+    assert checks_passed(nb)
     text = printed(nb)
     assert "so it does not apply" in text and "Han et al. (2015)" in text
     assert "neither scope removes a weight" in text and "only 0 %" not in text
@@ -63,7 +58,7 @@ def test_the_smallest_values_run_then_the_headline_settings_rerun_into_the_same_
     assert got["structured_params"] < 0.35 * got["dense_params"]
     assert got["masked_bytes"] > 1.8 * got["dense_bytes"] > 3.6 * got["csr_bytes"]
     assert got["structured_speedup"] > 1 and got["masked_speedup_b1"] < 1
-    assert _checks_passed(nb)
+    assert checks_passed(nb)
     text = printed(nb)
     assert "half the hidden units removed, speedup at batch 64:" in text
     assert "90 % sparse and fine-tuned, test points lost:" in text

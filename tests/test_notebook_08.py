@@ -9,18 +9,13 @@ import pytest
 
 from labkit.validate import ConfigError
 
-from notebook_runs import metrics, printed, refused_early, run, validate
+from notebook_runs import checks_passed, metrics, printed, refused_early, run, validate
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "08_quantization.ipynb"
 REQUIRED = {"fp32_accuracy", "int8_accuracy", "fp32_size_bytes", "int8_size_bytes",
             "int8_speedup_b64"}  # fmt: skip
 _run = partial(run, NOTEBOOK)
 _validate = partial(validate, NOTEBOOK)
-
-
-def _checks_passed(nb) -> bool:
-    checked = next(c for c in nb.cells if "## Check yourself" in c.source)
-    return nb.cells[nb.cells.index(checked) + 1].outputs[0]["text"].startswith("all checks passed")
 
 
 @pytest.mark.slow
@@ -34,7 +29,7 @@ def test_smallest_values_run_then_a_rerun_into_the_same_out_dir_rewrites_the_res
         (out / stale).write_bytes(b"from an earlier run")
     nb = _run(tmp_path, out_dir=str(out), **smallest)
     first = metrics(out)
-    assert _checks_passed(nb) and first.keys() >= REQUIRED
+    assert checks_passed(nb) and first.keys() >= REQUIRED
     assert {k: first[k] for k in smallest} == smallest and first["parameters"] == 3466
     assert first["int8_size_bytes"] < first["fp32_size_bytes"]
     text = printed(nb)
@@ -55,7 +50,7 @@ def test_smallest_values_run_then_a_rerun_into_the_same_out_dir_rewrites_the_res
     settings = {"hidden": 256, "epochs": 3, "bits": 4, "seed": 6, "repeats": 20, "demos": True}
     nb = _run(tmp_path, out_dir=str(out), **settings)
     second = metrics(out)
-    assert _checks_passed(nb) and {k: second[k] for k in settings} == settings
+    assert checks_passed(nb) and {k: second[k] for k in settings} == settings
     # the size and accuracy targets hold on a model whose weights fill its file
     assert second["fp32_size_bytes"] / second["int8_size_bytes"] >= 3.5
     assert second["int8_accuracy"] >= second["fp32_accuracy"] - 0.01

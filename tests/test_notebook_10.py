@@ -9,7 +9,7 @@ import pytest
 
 from labkit.validate import ConfigError
 
-from notebook_runs import metrics, printed, refused_early, run, validate
+from notebook_runs import checks_passed, metrics, printed, refused_early, run, validate
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "10_export.ipynb"
 REQUIRED = {  # the keys
@@ -18,11 +18,6 @@ REQUIRED = {  # the issue's keys
 }  # fmt: skip
 _run = partial(run, NOTEBOOK)
 _validate = partial(validate, NOTEBOOK)
-
-
-def _checks_passed(nb) -> bool:
-    checked = next(c for c in nb.cells if "## Check yourself" in c.source)
-    return nb.cells[nb.cells.index(checked) + 1].outputs[0]["text"].startswith("all checks passed")
 
 
 @pytest.mark.slow
@@ -42,7 +37,7 @@ def test_smallest_values_run_and_a_rerun_into_the_same_out_dir_works(tmp_path):
     )
     assert found["onnx_size_bytes"] == (out / "mlp.onnx").stat().st_size
     assert found["litert_size_bytes"] == (out / "mlp.tflite").stat().st_size
-    assert found["ort_speedup_b1"] > 0 and _checks_passed(nb)
+    assert found["ort_speedup_b1"] > 0 and checks_passed(nb)
     # the headline is the median of its rounds, with their range and verdict
     assert found["ort_speedup_b1_min"] <= found["ort_speedup_b1"] <= found["ort_speedup_b1_max"]
     assert found["ort_speedup_b1_verdict"] in ("faster", "slower", "tie")
@@ -57,7 +52,7 @@ def test_smallest_values_run_and_a_rerun_into_the_same_out_dir_works(tmp_path):
              "seed": 1, "demos": True}  # fmt: skip
     nb = _run(tmp_path, out_dir=str(out), **again)
     found = metrics(out)
-    assert {k: found[k] for k in again} == again and found.keys() >= REQUIRED and _checks_passed(nb)
+    assert {k: found[k] for k in again} == again and found.keys() >= REQUIRED and checks_passed(nb)
     assert found["wide_onnx_size_bytes"] == (out / "wide.onnx").stat().st_size
     assert (out / "latency.png").stat().st_size > 5000 and (out / "wide-int8.tflite").is_file()
     text = printed(nb)

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from labkit import noise
 from labkit.bench import SAME_SPEED, speed_verdict
 from labkit.data import IGNORE, Split
+from labkit.models import check_gpt_shape
 from labkit.optim import OPTIMIZERS
 from labkit.train import PRECISIONS
 from labkit.ui import BATCH_SIZES, LEARNING_RATES
@@ -102,15 +103,9 @@ def check_data(n_train: Any, n_test: Any, length: Any, digits: Any) -> None:
 
 def check_model(n_layer: Any, n_head: Any, n_embd: Any) -> None:
     """Depth from 1 to MAX_LAYERS, heads that divide the width."""
-    if check_int("n_layer", n_layer, minimum=1) > MAX_LAYERS:
+    check_gpt_shape(n_layer, n_head, n_embd)
+    if n_layer > MAX_LAYERS:
         raise ConfigError(f"n_layer must be at most {MAX_LAYERS}; got {n_layer}")
-    check_int("n_head", n_head, minimum=1)
-    check_int("n_embd", n_embd, minimum=1)
-    if n_embd % n_head:
-        raise ConfigError(
-            f"n_embd must be divisible by n_head (each head gets n_embd / n_head dimensions); "
-            f"got n_embd={n_embd}, n_head={n_head}"
-        )
 
 
 def check_world_size(world_size: Any, n_train: int) -> int:
