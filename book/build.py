@@ -45,19 +45,26 @@ PACKAGES = {
     ),
 }
 MARKER = VENDOR / ".complete"
+WEB = re.compile(r"https://[^/\s]+/[^/\s]+/[^/\s]+")  # a repository's web address
 
 
 def repository() -> str | None:
-    """The repository's https address: $LABKIT_REPOSITORY, else git's `origin`, else None."""
+    """The repository's https address (https://HOST/OWNER/NAME, what the launch buttons need):
+    $LABKIT_REPOSITORY, else git's `origin` where it is such an address (or its ssh form),
+    else None (a clone of a local folder, say)."""
     if os.environ.get("LABKIT_REPOSITORY"):
-        return os.environ["LABKIT_REPOSITORY"]
+        url = os.environ["LABKIT_REPOSITORY"].removesuffix("/")
+        if not WEB.fullmatch(url):
+            sys.exit(
+                f"book: LABKIT_REPOSITORY must look like https://github.com/OWNER/NAME; got {url}"
+            )
+        return url
     found = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
                            capture_output=True, text=True)  # fmt: skip
     url = found.stdout.strip()
-    if found.returncode or not url:
-        return None
     ssh = re.fullmatch(r"git@([^:]+):(.+?)(\.git)?", url)  # git@github.com:owner/labkit.git
-    return f"https://{ssh[1]}/{ssh[2]}" if ssh else url.removesuffix(".git")
+    url = f"https://{ssh[1]}/{ssh[2]}" if ssh else url.removesuffix(".git")
+    return url if WEB.fullmatch(url) else None
 
 
 def vendor() -> bool:

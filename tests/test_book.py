@@ -4,6 +4,7 @@ and widgets with no console error, and search finds terms in English and in Chin
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -61,6 +62,37 @@ def test_the_table_of_contents_holds_every_chapter_once():
     assert len(files) == len(set(files))
     assert {f"notebooks/{nb.stem}" for nb in NOTEBOOKS} <= set(files)
     assert all((ROOT / f).with_suffix(".md").exists() for f in files if f.startswith("book/"))
+
+
+def _build_module():
+    spec = importlib.util.spec_from_file_location("book_build", BOOK / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("origin", "address"),
+    [
+        ("https://github.com/someone/labkit.git", "https://github.com/someone/labkit"),
+        ("git@github.com:someone/labkit.git", "https://github.com/someone/labkit"),
+        ("/home/someone/labkit", None),  # a clone of a local folder: the buttons keep _config's
+    ],
+)
+def test_the_repository_address_comes_from_origin_when_it_is_a_web_address(
+    tmp_path, monkeypatch, origin, address
+):
+    build = _build_module()
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", origin], check=True)
+    monkeypatch.setattr(build, "ROOT", tmp_path)
+    monkeypatch.delenv("LABKIT_REPOSITORY", raising=False)
+    assert build.repository() == address
+    monkeypatch.setenv("LABKIT_REPOSITORY", "https://github.com/other/kit/")
+    assert build.repository() == "https://github.com/other/kit"
+    monkeypatch.setenv("LABKIT_REPOSITORY", "other/kit")
+    with pytest.raises(SystemExit, match="LABKIT_REPOSITORY must look like"):
+        build.repository()
 
 
 @pytest.fixture(scope="module")
