@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_checks import assert_wrong
 
 from labkit.exercises import (
     EXERCISES,
@@ -34,11 +35,6 @@ from labkit.validate import ConfigError
 
 def stub(*args):
     raise NotImplementedError
-
-
-def assert_wrong(result: Result, hint: str) -> None:
-    assert result.status == "wrong", result
-    assert hint in result.message, result
 
 
 # ---- shared behaviour ----------------------------------------------------------------------

@@ -5,15 +5,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_checks import assert_wrong
 
 from labkit.compress.distill import distillation_loss
-from labkit.exercises import Result, check
-
-
-def assert_wrong(result: Result, hint: str) -> None:
-    assert result.status == "wrong", result
-    assert hint in result.message, result
-
+from labkit.exercises import check
 
 # ---- soft_gradient -------------------------------------------------------------------------
 

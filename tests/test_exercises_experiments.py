@@ -8,17 +8,12 @@ import statistics
 import numpy as np
 import pytest
 import torch
+from exercise_checks import assert_wrong
 from scipy.stats import t as student_t
 from sklearn.model_selection import ParameterGrid
 
-from labkit.exercises import Result, check
+from labkit.exercises import check
 from labkit.search import make_grid
-
-
-def assert_wrong(result: Result, hint: str) -> None:
-    assert result.status == "wrong", result
-    assert hint in result.message, result
-
 
 # ---- build_grid ----------------------------------------------------------------------------
 

@@ -7,16 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from exercise_checks import assert_wrong
 from sklearn.model_selection import StratifiedKFold
 
 from labkit import MLP, TrainConfig, fit, seed_everything
-from labkit.exercises import Result, check, generalization
-
-
-def assert_wrong(result: Result, hint: str) -> None:
-    assert result.status == "wrong", result
-    assert hint in result.message, result
-
+from labkit.exercises import check, generalization
 
 # ---- stratified_folds ----------------------------------------------------------------------
 

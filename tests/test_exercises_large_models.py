@@ -4,19 +4,12 @@ are "not attempted", and each diagnosed mistake gets its own hint."""
 import math
 
 import pytest
+from exercise_checks import assert_wrong, checker
 
 from labkit import scale
 from labkit.exercises import large_models as ex
-from labkit.exercises.core import Result, grade
 
-
-def check(name, answer) -> Result:  # the module's own registry, registered or not
-    return grade(ex.EXERCISES[name], answer)
-
-
-def assert_wrong(result: Result, hint: str) -> None:
-    assert result.status == "wrong", result
-    assert hint in result.message, result
+check = checker(ex)
 
 
 def test_every_placeholder_is_not_attempted():

@@ -3,16 +3,12 @@ diagnosed mistake gets its own hint."""
 
 import pytest
 import torch
+from exercise_checks import assert_wrong
 from torch import nn
 
 import labkit
 from labkit.compress import prune
-from labkit.exercises import Result, check
-
-
-def assert_wrong(result: Result, hint: str) -> None:
-    assert result.status == "wrong", result
-    assert hint in result.message, result
+from labkit.exercises import check
 
 
 @pytest.mark.parametrize("name", ["csr_bytes", "shrink_hidden"])

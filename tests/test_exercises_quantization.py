@@ -6,17 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from exercise_checks import assert_wrong
 from onnxruntime.quantization.quant_utils import compute_scale_zp
 
 from labkit.compress import quantize as q
-from labkit.exercises import Result, check
+from labkit.exercises import check
 from labkit.exercises import quantization as ex
-
-
-def assert_wrong(result: Result, hint: str) -> None:
-    assert result.status == "wrong", result
-    assert hint in result.message, result
-
 
 # ---- scale_zero_point ----------------------------------------------------------------------
 
