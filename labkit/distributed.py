@@ -84,7 +84,7 @@ def train(out_dir: str | os.PathLike, *, resume: bool = False, **settings: Any) 
         if s["batch_size"] % world:
             raise ConfigError(
                 f"batch_size={s['batch_size']} must be divisible by the world size {world}, so "
-                "every rank's share of a batch weighs the same in the averaged gradient"
+                "every rank gets the same number of rows of each full batch (the same work)"
             )
         train_split, test = sort_task(
             s["n_train"], s["n_test"], length=s["length"], digits=s["digits"], seed=s["seed"]
