@@ -174,54 +174,35 @@ PIDS = """async () => {
 }"""
 
 
-STALL, RESUMES = 5, 3
-# Select the first code cell that has not run, and run it and every cell below.
-RUN_FROM_FIRST_NOT_RUN = """() => {
-    const panel = window.jupyterapp.shell.currentWidget;
-    const cells = panel.content.model.cells;
-    for (let i = 0; i < cells.length; i++) {
-        const cell = cells.get(i);
-        if (cell.type === "code" && !cell.executionCount) {
-            panel.content.activeCellIndex = i;
-            window.jupyterapp.commands.execute("notebook:run-all-below");
-            return i;
-        }
-    }
-    return -1;
-}"""
-
-
 def _open_and_run_all(browser, lab, name):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    # A workspace of its own, reset: JupyterLab would otherwise reopen the tabs of the last
-    # page, and the notebook in front might not be this one.
-    page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={TOKEN}")
-    page.wait_for_function(KERNEL_IDLE, timeout=CAP * 1000)  # a kernel of its own starts
-    # Fire and forget: the command's promise settles only when every cell has run.
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    time.sleep(1)  # the kernel takes the first cell
-    stalled, resumed = None, 0
+    """Open `name` in a page of its own, Run All, and wait until every cell has run.
 
-    def read():
-        # On a loaded machine JupyterLab has dropped a Run All at the start, and stopped one
-        # halfway with no error (seen in CI, a few times in 1900 tests): when the kernel has
-        # sat idle for STALL seconds with cells not run, run them from the first, as a
-        # learner would press Run All Below there; at most RESUMES times.
-        nonlocal stalled, resumed
-        state = _state(page)
-        done = state["all_ran"] and state["status"] == "idle"
-        if done or state["error"] or state["status"] != "idle":
-            stalled = None
-        elif stalled is None:
-            stalled = time.monotonic()
-        elif time.monotonic() - stalled > STALL and resumed < RESUMES:
-            first = page.evaluate(RUN_FROM_FIRST_NOT_RUN)
-            resumed, stalled = resumed + 1, None
-            print(f"{name}: the kernel sat idle with cell {first} not run; run from there")
-        return done, state["status"], state["error"]
+    On a loaded machine JupyterLab has left a Run All with the kernel idle, no error and a
+    cell never marked as run (seen in CI a few times in 1900 tests, at a different notebook
+    each time, and Run All Below from that cell did not move it): then the page is opened
+    again, as a learner would reload it, and Run All runs once more in the same kernel."""
+    for attempt in (1, 2):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # A workspace of its own, reset: JupyterLab would otherwise reopen the tabs of the last
+        # page, and the notebook in front might not be this one.
+        page.goto(f"{lab}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={TOKEN}")
+        page.wait_for_function(KERNEL_IDLE, timeout=CAP * 1000)  # a kernel of its own starts
+        # fire and forget: the command's promise settles only when every cell has run
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        time.sleep(1)  # the kernel takes the first cell
 
-    _until(bool, read, f"Run All of {name}")
-    return page
+        def read(page=page):
+            state = _state(page)
+            return state["all_ran"] and state["status"] == "idle", state["status"], state["error"]
+
+        try:
+            _until(bool, read, f"Run All of {name}")
+            return page
+        except AssertionError as stalled:
+            if attempt == 2 or "kernel idle" not in str(stalled):
+                raise
+            print(f"{name}: {stalled}; the page is opened again and runs all once more")
+            page.close()
 
 
 def _cell_text(page, needle: str) -> str:
