@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit.validate import check_choice, check_int
+from labkit.validate import check_bool, check_choice, check_int
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")  # ONNX Runtime graph optimization levels
 
@@ -27,11 +27,15 @@ def ort_session(
     optimization: str = "all",
     providers: Sequence[str] | None = None,
     save_optimized: str | os.PathLike | None = None,
+    spinning: bool = True,
 ) -> Any:
     """An ONNX Runtime `InferenceSession` for `path` with `threads` intra-op threads (None:
     ONNX Runtime's choice) and a graph optimization level from OPT_LEVELS. Providers default
     to CUDA when this onnxruntime build has it, else CPU. `save_optimized` writes the graph
-    as ONNX Runtime rewrote it (fused operators, at "all" a layout for this CPU), to read."""
+    as ONNX Runtime rewrote it (fused operators, at "all" a layout for this CPU), to read.
+    `spinning=False` lets ONNX Runtime's idle threads sleep instead of spinning for work: a
+    little more latency per call, and the cores go to the rest of the process (a server's
+    HTTP handling) instead of to waiting threads."""
     import onnxruntime as ort
 
     check_choice("optimization", optimization, OPT_LEVELS)
@@ -48,6 +52,8 @@ def ort_session(
         options.intra_op_num_threads = check_int("threads", threads, minimum=1)
         options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
+    if not check_bool("spinning", spinning):
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if save_optimized is not None:
         options.optimized_model_filepath = str(save_optimized)
     if providers is None:

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ from labkit.runtime import ort_session, read_metadata
 from labkit.validate import ConfigError, check_bool, check_int
 
 JSON_TYPES = ("application/json",)
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 class ModelError(ConfigError):
@@ -63,7 +65,7 @@ class ServeConfig:
     max_body_bytes: int = 4 * 2**20  # a request body larger than this gets a 413
     batching: bool = False  # gather concurrent requests into one model call
     max_batch: int = 64  # with batching: rows per model call, at most (roughly)
-    max_wait_ms: float = 2.0  # with batching: how long the first request waits for company
+    max_wait_ms: float = 2.0  # with batching: how long a batch may keep gathering, at most
 
     def __post_init__(self) -> None:
         if self.threads is not None:
@@ -85,8 +87,8 @@ class Model:
         if not self.path.is_file():
             raise ModelError(f"no model file at {self.path}")
         try:
-            self.session = ort_session(
-                self.path, threads=threads, providers=["CPUExecutionProvider"]
+            self.session = ort_session(  # idle threads sleep: the cores go to the HTTP side
+                self.path, threads=threads, providers=["CPUExecutionProvider"], spinning=False
             )
             self.metadata = read_metadata(self.path)
         except Exception as e:  # ONNX Runtime's errors: InvalidProtobuf, Fail, …
@@ -142,24 +144,34 @@ def parse_inputs(body: bytes, features: int, max_rows: int) -> np.ndarray:
         raise BadRequest(422, '"inputs" is empty: send at least one row')
     if len(rows) > max_rows:
         raise BadRequest(413, f"{len(rows)} rows in one request; the limit is {max_rows}")
+    if not (
+        all(type(row) is list and len(row) == features for row in rows)
+        and set(map(type, chain.from_iterable(rows))) <= {int, float}  # bool is not a number here
+    ):
+        raise _bad_row(rows, features)
+    x = np.asarray(rows, dtype=np.float64)
+    fits = np.abs(x) <= F32_MAX  # False for JSON's 1e999, which reads as infinity
+    if not fits.all():
+        i, j = np.argwhere(~fits)[0]
+        value = float(x[i, j])
+        raise BadRequest(422, f"row {i}, column {j} is {value!r}: values must be finite float32")
+    return x.astype(np.float32)
+
+
+def _bad_row(rows: list, features: int) -> BadRequest:
+    """What is wrong with the first row that is not a list of `features` numbers, in words."""
     for i, row in enumerate(rows):
         if not isinstance(row, list):
-            raise BadRequest(
+            return BadRequest(
                 422, f"row {i} is {_show(row)}, not a list of {features} numbers "
                 "(one example is sent as [[...]])",
             )  # fmt: skip
         if len(row) != features:
-            raise BadRequest(422, f"row {i} has {len(row)} values; the model takes {features}")
+            return BadRequest(422, f"row {i} has {len(row)} values; the model takes {features}")
         for j, v in enumerate(row):
-            if type(v) not in (int, float):  # bool is a subclass of int: not a number here
-                raise BadRequest(422, f"row {i}, column {j} is {_show(v)}, not a number")
-    x = np.asarray(rows, dtype=np.float64)
-    bad = ~np.isfinite(x) | (np.abs(x) > np.finfo(np.float32).max)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        value = float(x[i, j])
-        raise BadRequest(422, f"row {i}, column {j} is {value!r}: values must be finite float32")
-    return x.astype(np.float32)
+            if type(v) not in (int, float):
+                return BadRequest(422, f"row {i}, column {j} is {_show(v)}, not a number")
+    raise AssertionError("every row is a list of numbers")
 
 
 def _no_constants(name: str) -> Any:
@@ -172,20 +184,17 @@ def _show(value: Any) -> str:
 
 
 class Batcher:
-    """Gathers concurrent requests into one model call: the first request waits up to
-    `max_wait_s` for others, until `max_batch` rows are queued; the rows go through the
-    model together and each request gets its own slice back. The wait is counted from the
-    moment the worker takes a batch's first request off the queue: when the model calls are
-    quick, the moment it arrived; while a call runs, requests queue and their batch's clock
-    starts when the call returns."""
+    """Gathers concurrent requests into one model call; each request gets its own slice of
+    the answer back. A batch takes the requests on hand (received and queued) up to
+    `max_batch` rows. When the queue runs dry it lets the event loop turn twice, once to
+    read requests waiting on the sockets and once to run their handlers up to the queue,
+    and closes if none came: a lone request is not held back for company that is not
+    there. It gathers for at most `max_wait_s` after taking its first request. Under load,
+    the requests that queued while the last model call ran go in together."""
 
     def __init__(self, model: Model, max_batch: int, max_wait_s: float, on_call: Any) -> None:
-        self.model, self.max_batch, self.max_wait_s, self.on_call = (
-            model,
-            max_batch,
-            max_wait_s,
-            on_call,
-        )
+        self.model, self.max_batch, self.max_wait_s = model, max_batch, max_wait_s
+        self.on_call = on_call
         self.queue: asyncio.Queue | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.worker: asyncio.Task | None = None
@@ -206,17 +215,15 @@ class Batcher:
             queued = len(items[0][0])
             deadline = self.loop.time() + self.max_wait_s
             while queued < self.max_batch:
-                left = deadline - self.loop.time()
-                try:
-                    item = (
-                        self.queue.get_nowait()
-                        if left <= 0
-                        else await asyncio.wait_for(self.queue.get(), left)
-                    )
-                except (asyncio.QueueEmpty, asyncio.TimeoutError):
-                    break
-                items.append(item)
-                queued += len(item[0])
+                if self.queue.empty():
+                    if self.loop.time() >= deadline:
+                        break
+                    await asyncio.sleep(0)  # read the requests waiting on the sockets
+                    await asyncio.sleep(0)  # run their handlers up to the queue
+                    if self.queue.empty():  # no one else on hand: don't wait for strangers
+                        break
+                items.append(self.queue.get_nowait())
+                queued += len(items[-1][0])
             batch = np.concatenate([rows for rows, _ in items])
             self.on_call(len(batch))
             try:
@@ -258,7 +265,6 @@ def create_app(model: Model | str | os.PathLike, config: ServeConfig | None = No
         close = {"Connection": "close"} if e.status == 413 else None
         return JSONResponse({"detail": e.detail}, status_code=e.status, headers=close)
 
-    @app.post("/predict")
     async def predict(request: Request) -> JSONResponse:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in JSON_TYPES:
@@ -268,6 +274,8 @@ def create_app(model: Model | str | os.PathLike, config: ServeConfig | None = No
         metrics.request_rows.observe(len(rows))
         logits = await run(rows)
         return JSONResponse({"outputs": logits.tolist(), "predictions": logits.argmax(1).tolist()})
+
+    app.add_route("/predict", predict, methods=["POST"])
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -178,52 +178,47 @@ def test_batches_accepts_every_correct_answer(answer):
     assert result.passed and "8 schedules" in result.message, result
 
 
-def test_the_batches_reference_is_what_the_servers_batcher_does():
-    # The Batcher itself on a schedule spaced out in hundreds of ms, so a loaded machine's
-    # delays cannot move a request across a deadline: the same batches, in order.
-    arrivals = [0, 0, 0, 0, 0, 400, 500, 1000, 1020, 1040, 1060, 1080]  # ms
-    max_batch, max_wait = 4, 200
+def _batcher_sizes(arrivals_ms, max_batch, max_wait_ms, seconds_per_call=0.0):
+    """The row counts of the Batcher's model calls for one-row requests arriving at
+    `arrivals_ms`, each call taking `seconds_per_call`; each request must get its row back."""
     sizes = []
 
+    def model(rows):
+        time.sleep(seconds_per_call)
+        return rows * 2
+
     async def main():
-        batcher = Batcher(lambda rows: rows * 2, max_batch, max_wait / 1000, sizes.append)
+        batcher = Batcher(model, max_batch, max_wait_ms / 1000, sizes.append)
 
         async def request(i, at):
             await asyncio.sleep(at / 1000)
             out = await batcher(np.full((1, 3), i, dtype=np.float32))
             assert (out == 2 * i).all()  # each request gets its own row back
 
-        await asyncio.gather(*(request(i, t) for i, t in enumerate(arrivals)))
+        await asyncio.gather(*(request(i, t) for i, t in enumerate(arrivals_ms)))
 
     asyncio.run(main())
-    assert sizes == [len(b) for b in ex._batches(arrivals, max_batch, max_wait)] == [4, 1, 2, 4, 1]
+    return sizes
 
 
-def test_the_batcher_starts_a_batchs_clock_after_the_last_model_call_not_at_arrival():
-    # What "on paper" leaves out: with a model call of 300 ms, requests 2 and 3 queue while
-    # the first batch runs; the Batcher takes request 2 when the call returns (at ~500 ms),
-    # so its clock starts then and request 3 (480 ms) joins it. On paper request 2's batch
-    # closed at 450 ms, before request 3 arrived.
-    arrivals, max_batch, max_wait = [0, 100, 250, 480], 4, 200  # ms
-    sizes = []
+def test_the_servers_batcher_gathers_what_is_on_hand_where_the_timer_rule_waits():
+    # A schedule spaced out in tens of ms, so a loaded machine's delays cannot merge arrivals:
+    # on paper requests 5 and 6, and 7 to 10, wait for each other; the Batcher, finding no
+    # other request on hand, sends each at once. Arrivals at the same moment share a call.
+    arrivals = [0, 0, 0, 0, 0, 400, 500, 1000, 1020, 1040, 1060, 1080]  # ms
+    on_paper = [len(b) for b in ex._batches(arrivals, 4, 200)]
+    assert on_paper == [4, 1, 2, 4, 1]
+    assert _batcher_sizes(arrivals, 4, 200) == [4, 1, 1, 1, 1, 1, 1, 1, 1]
 
-    def slow_model(rows):
-        time.sleep(0.3)
-        return rows
 
-    async def main():
-        batcher = Batcher(slow_model, max_batch, max_wait / 1000, sizes.append)
-
-        async def request(at):
-            await asyncio.sleep(at / 1000)
-            await batcher(np.zeros((1, 3), dtype=np.float32))
-
-        await asyncio.gather(*(request(t) for t in arrivals))
-
-    asyncio.run(main())
-    on_paper = ex._batches(arrivals, max_batch, max_wait)
-    assert [len(b) for b in on_paper] == [2, 1, 1] and sizes == [2, 2]
-    assert "on paper, with instant model calls" in check("batches", batches).message
+def test_requests_that_queue_during_a_model_call_go_in_together():
+    # With a model call of 300 ms: request 0 goes alone, 1 and 2 queue while it runs and share
+    # the next call (at ~300 ms), 3 (480 ms) queues during that one. On paper 0 and 1 share
+    # a batch (100 ms apart, within the 200 ms wait) and 2 and 3 go alone.
+    arrivals = [0, 100, 250, 480]  # ms
+    assert [len(b) for b in ex._batches(arrivals, 4, 200)] == [2, 1, 1]
+    assert _batcher_sizes(arrivals, 4, 200, seconds_per_call=0.3) == [1, 2, 1]
+    assert "timer rule on paper" in check("batches", batches).message
 
 
 def test_every_batches_mistake_changes_some_answer():

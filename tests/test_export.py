@@ -64,6 +64,8 @@ def test_bad_arguments_get_clear_errors(mlp, tmp_path):
         export.export_onnx(mlp, torch.randn(2, 64), tmp_path / "missing" / "m.onnx")
     with pytest.raises(labkit.ConfigError, match="optimization"):
         export.ort_session(tmp_path / "m.onnx", optimization="max")
+    with pytest.raises(labkit.ConfigError, match="spinning must be True or False"):
+        export.ort_session(tmp_path / "m.onnx", spinning="no")
     with pytest.raises(FileNotFoundError):
         export.ort_session(tmp_path / "nothing.onnx")
 

@@ -140,7 +140,10 @@ def test_sentences_say_what_the_rounds_say():
         figs.batching_sentence(16, direct, batched[:2])
     slow = figs.wait_sentence(_rounds(1, [800] * 3, 1.2), _rounds(1, [300] * 3, 3.5), 2)
     assert "3.50 ms vs 1.20 ms without (medians; max wait 2 ms; 2.92–2.92× over 3 rounds)" in slow
-    assert "slower by 2.3 ms" in slow
+    assert "slower by 2.30 ms" in slow
+    same = [_result(1, 800, p, 1.5) for p in (1.2, 1.25, 1.15)]
+    assert "a lone request is not held back" in figs.wait_sentence(_rounds(1, [800] * 3, 1.2),
+                                                                   same, 2)  # fmt: skip
     mixed = [_result(1, 800, p, 1.5) for p in (1.0, 1.5, 1.25)]
     assert "a tie" in figs.wait_sentence(_rounds(1, [800] * 3, 1.2), mixed, 0)
     pays = figs.pays_sentence(0.01, 0.02, 16, 0.5)
@@ -150,11 +153,12 @@ def test_sentences_say_what_the_rounds_say():
 def test_the_fill_sentence_says_why_a_batch_closes():
     under = figs.fill_sentence(16, 13.8, 64, 2.0)
     assert "at most 16 one-row requests wait at once" in under and "--max-batch is 64" in under
-    assert "no batch can fill, so every batch waited out its full 2 ms" in under
+    assert "no batch can fill, so a batch closed when no other request was on hand" in under
+    assert "or after 2 ms of gathering" in under
     assert "13.8 rows per model call, of the 16 that could be waiting" in under
     full = figs.fill_sentence(64, 40.2, 64, 2.0)
     assert "enough to fill a batch of --max-batch 64" in full and "40.2 rows" in full
-    assert "never waits" in figs.fill_sentence(16, 3.1, 64, 0.0)
+    assert "gathers no more" in figs.fill_sentence(16, 3.1, 64, 0.0)
 
 
 def test_the_controls_start_at_validated_values_and_read_back():

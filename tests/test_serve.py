@@ -110,6 +110,71 @@ def test_parse_inputs_names_the_row_and_column():
     assert parse_inputs(b'{"inputs": [[1, 2.5, -3]]}', 3, 10).dtype == np.float32
 
 
+class _SlowModel:
+    """A stand-in model for the Batcher: echoes its rows, takes `seconds` per call and
+    records each call's row count."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds, self.calls = seconds, []
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        self.calls.append(len(rows))
+        time.sleep(self.seconds)
+        return rows
+
+
+def _batcher(model: _SlowModel, max_batch: int = 64, max_wait_ms: float = 1000.0):
+    from labkit.serve import Batcher
+
+    return Batcher(model, max_batch, max_wait_ms / 1000, on_call=lambda rows: None)
+
+
+def test_the_batcher_gathers_what_is_on_hand_and_never_waits_for_strangers():
+    import asyncio
+
+    async def scenario():
+        model = _SlowModel(seconds=0.05)
+        batcher = _batcher(model, max_batch=4)
+        start = time.perf_counter()
+        lone = await batcher(np.zeros((1, 2), np.float32))  # nobody else: no waiting
+        alone = time.perf_counter() - start
+        rows = [np.full((1, 2), i, np.float32) for i in range(10)]
+        together = await asyncio.gather(*(batcher(r) for r in rows))  # on hand at once
+        first = asyncio.ensure_future(batcher(rows[0]))
+        await asyncio.sleep(0.01)  # the first call is running when the next ones arrive
+        later = await asyncio.gather(*(batcher(r) for r in rows[1:4]))
+        return model.calls, alone, lone, together, await first, later
+
+    calls, alone, lone, together, first, later = asyncio.run(scenario())
+    assert alone < 0.5  # the wait allowed was 1 s: a lone request went straight through
+    assert calls == [1, 4, 4, 2, 1, 3]  # max_batch 4; the three that queued during a call
+    assert lone.shape == (1, 2) and first[0, 0] == 0  # each request gets its own rows back
+    assert [int(r[0, 0]) for r in together] == list(range(10))
+    assert [int(r[0, 0]) for r in later] == [1, 2, 3]
+
+
+def test_the_batcher_stops_gathering_after_max_wait():
+    import asyncio
+
+    async def scenario():
+        model = _SlowModel()
+        batcher = _batcher(model, max_batch=10**6, max_wait_ms=20)  # only the wait can close
+        stop = time.perf_counter() + 0.2
+
+        async def stream():  # a new request on every turn of the event loop, for 0.2 s
+            sent = []
+            while time.perf_counter() < stop:
+                sent.append(asyncio.ensure_future(batcher(np.zeros((1, 2), np.float32))))
+                await asyncio.sleep(0)
+            await asyncio.gather(*sent)
+            return len(sent)
+
+        return await stream(), model.calls
+
+    sent, calls = asyncio.run(scenario())
+    assert sum(calls) == sent and len(calls) >= 5  # 0.2 s in batches of at most ~20 ms
+
+
 def test_missing_corrupt_or_unservable_model_files_are_refused(tmp_path):
     with pytest.raises(ModelError, match="no model file"):
         Model(tmp_path / "none.onnx")

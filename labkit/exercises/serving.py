@@ -11,13 +11,12 @@ accepted, only the first row's length checked, strings, JSON `true` (a bool is a
 Python) or null taken for numbers, NaN, infinity or a value beyond float32's range accepted.
 
 `batches(arrivals_ms, max_batch, max_wait_ms)` is graded on arrival times of one-row
-requests against the reference `_batches`, the rule of `labkit.serve.Batcher` on paper: a
-batch starts with the first request not yet in one and closes when it holds `max_batch`
-requests or `max_wait_ms` after its first request arrived, an arrival at that very moment
-still joining. The Batcher itself starts a batch's clock when its worker takes the first
-request off the queue, after the previous model call has returned: the same batches when
-model calls are instant (a test runs the Batcher on a spaced-out schedule), later clocks and
-fuller batches when a call is still running as requests arrive (a test shows that too).
+requests against the reference `_batches`, the textbook timer rule on paper: a batch starts
+with the first request not yet in one and closes when it holds `max_batch` requests or
+`max_wait_ms` after its first request arrived, an arrival at that very moment still joining.
+`labkit.serve.Batcher` differs in two ways, which tests show: it closes a batch as soon as no
+other request is on hand (a lone request is not held back), and it starts a batch's clock
+when its worker takes the first request off the queue, after the previous model call.
 Mistakes diagnosed: a batch of `max_batch + 1`, the wait counted from the last arrival, an
 arrival at the deadline left out, no size limit, no time limit, and sizes or times returned
 in place of request indices.
@@ -308,10 +307,9 @@ EXERCISES: dict[str, Exercise] = {
             "moment still joins.",
             _check_batches,
             f"passed on {len(_batches_cases())} schedules (steady arrivals, bursts, a wait of "
-            "0 ms, an arrival at the deadline, a trickle, max_batch 1, none at all): the rule "
-            "of labkit.serve's Batcher on paper, with instant model calls (the Batcher starts "
-            "a batch's clock when it takes the first request, after the previous model call "
-            "has returned)",
+            "0 ms, an arrival at the deadline, a trickle, max_batch 1, none at all): the timer "
+            "rule on paper (labkit.serve's Batcher also closes a batch as soon as no other "
+            "request is on hand)",
         ),
     )
 }

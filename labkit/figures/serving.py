@@ -250,18 +250,19 @@ def batching_sentence(level: int, direct: Any, batched: Any) -> str:
 
 
 def wait_sentence(direct: Any, batched: Any, max_wait_ms: float) -> str:
-    """At concurrency 1 a batched request has no company: it waits up to `max_wait_ms`
-    for nothing. Says what the rounds' p50s show, tie or not."""
+    """At concurrency 1 a batched request has no company, and the batcher, finding no other
+    request on hand, sends it to the model at once. Says what the rounds' p50s show."""
     d = float(np.median([r.p50_ms for r in _runs(direct)]))
     b = float(np.median([r.p50_ms for r in _runs(batched)]))
     ratios = paired_ratios(direct, batched, "p50_ms")
     verdict = ratio_verdict(ratios, lower_is_better=True)
     if verdict == "higher":
-        how = f"slower by {b - d:.1f} ms: a lone request waits for company that never comes"
+        how = (f"slower by {b - d:.2f} ms: the price of the queue and of the event loop's "
+               "turns the batcher waits for others to join")  # fmt: skip
     elif verdict == "lower":
-        how = f"faster by {d - b:.1f} ms, a surprise: rerun to see whether it holds"
+        how = f"faster by {d - b:.2f} ms, a surprise: rerun to see whether it holds"
     else:
-        how = "a tie: at this wait the cost is lost in the noise"
+        how = "a tie: with no one else on hand, a lone request is not held back"
     return (
         f"at concurrency 1, p50 with batching {b:.2f} ms vs {d:.2f} ms without (medians; "
         f"max wait {max_wait_ms:g} ms; {min(ratios):.2f}–{max(ratios):.2f}× over "
@@ -270,26 +271,26 @@ def wait_sentence(direct: Any, batched: Any, max_wait_ms: float) -> str:
 
 
 def fill_sentence(level: int, rows_per_call: float, max_batch: int, max_wait_ms: float) -> str:
-    """How a batch closed at one concurrency level. A closed-loop client sends its next
+    """How batches closed at one concurrency level. A closed-loop client sends its next
     request only after its answer, so at most `level` one-row requests wait at once: with
-    `level < max_batch` no batch can fill, and every batch closes on its timer, after the
-    full `max_wait_ms` (counted from when the server took its first request). With
-    max_wait_ms 0 a batch takes what is queued and never waits."""
+    `level < max_batch` no batch can fill, and a batch closes when no other request is on
+    hand, or after `max_wait_ms` of gathering. With max_wait_ms 0 a batch takes what is
+    queued and gathers no more."""
     counted = f"the server counted {rows_per_call:.1f} rows per model call"
     if max_wait_ms == 0:
         return (f"at concurrency {level}, with max_wait_ms 0 a batch takes only the requests "
-                f"already queued and never waits: {counted}")  # fmt: skip
+                f"already queued and gathers no more: {counted}")  # fmt: skip
     if level < max_batch:
         return (
             f"at concurrency {level}, at most {level} one-row requests wait at once (each "
             f"client sends its next request only after its answer), and --max-batch is "
-            f"{max_batch}: no batch can fill, so every batch waited out its full "
-            f"{max_wait_ms:g} ms before its model call; {counted}, of the {level} that could "
-            f"be waiting, and no more could come before one of them was answered"
+            f"{max_batch}: no batch can fill, so a batch closed when no other request was on "
+            f"hand, or after {max_wait_ms:g} ms of gathering; {counted}, of the {level} that "
+            f"could be waiting"
         )
     return (f"at concurrency {level}, up to {level} requests can wait at once, enough to fill a "
-            f"batch of --max-batch {max_batch}: a batch closes when full or after "
-            f"{max_wait_ms:g} ms, whichever comes first; {counted}")  # fmt: skip
+            f"batch of --max-batch {max_batch}: a batch closes when full, when no other request "
+            f"is on hand, or after {max_wait_ms:g} ms of gathering; {counted}")  # fmt: skip
 
 
 def pays_sentence(one_row_ms: float, batch_ms: float, rows: int, request_ms: float) -> str:
