@@ -1,9 +1,11 @@
 """Notebook 04's cross-validation report, the one-standard-error choice, the refit line and
 metrics.json's cross-validation numbers."""
 
+import numpy as np
 from matplotlib.collections import PathCollection
 
 from labkit.crossval import CrossValidation, paired_difference
+from labkit.data import kfold_splits
 from labkit.figures import crossval_report as fx
 from labkit.figures.fitting import Run
 from labkit.train import History, TrainConfig
@@ -65,3 +67,14 @@ def test_the_figure_joins_each_folds_pair():
     assert len(points) == 2 and all(len(p.get_offsets()) == 3 for p in points)
     assert ax.get_title() == "3-fold cross-validation"
     assert len(ax.lines) == 2 + 3  # two means, and one segment joining each fold's pair
+
+
+def test_same_digit_spread_compares_each_digits_rows_per_fold():
+    y = np.repeat(np.arange(10), 7)  # 7 rows per digit: 2, 2, 2 and 1 over 4 folds
+    folds = kfold_splits(np.zeros((len(y), 3)), y, k_folds=4, seed=0)
+    mine = [np.flatnonzero(np.arange(len(y)) % 7 % 4 == i) for i in range(4)]  # by position
+    assert fx.same_digit_spread(mine, y, folds)
+    assert fx.same_digit_spread(mine[::-1], y, folds)  # the folds' order does not matter
+    lopsided = [np.flatnonzero(np.arange(len(y)) % 7 < 4), *(np.array([], int),) * 3]
+    assert not fx.same_digit_spread(lopsided, y, folds)
+    assert not fx.same_digit_spread(mine[:3], y, folds)  # a fold missing

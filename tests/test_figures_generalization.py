@@ -6,10 +6,17 @@ import inspect
 
 import pytest
 
-from labkit.figures import capacity, crossval_report, fitting, regularization, saving
+from labkit.figures import (
+    capacity,
+    crossval_report,
+    fitting,
+    generalization_setup,
+    regularization,
+    saving,
+)
 from labkit.figures import generalization as fg
 
-MODULES = (fitting, capacity, regularization, crossval_report, saving)
+MODULES = (fitting, capacity, regularization, crossval_report, saving, generalization_setup)
 
 
 def test_every_name_is_the_defining_modules_object():

@@ -9,13 +9,24 @@ standard error, else the simpler one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from labkit.crossval import CrossValidation, PairedDifference
+from labkit.data import Data
 from labkit.figures.fitting import Run, diverged_note, mark
+
+
+def same_digit_spread(mine: Sequence[np.ndarray], y: np.ndarray, folds: Sequence[Data]) -> bool:
+    """Whether folds given as row indices into labels `y` (`mine`) spread every digit over the
+    folds as `folds` (labkit's) do: each digit's validation rows per fold, sorted, are equal.
+    Fold order and which rows go where may differ."""
+    y = np.asarray(y)
+    counts = np.sort([np.bincount(y[f], minlength=10) for f in mine], axis=0)
+    theirs = np.sort([np.bincount(f.val.y.numpy(), minlength=10) for f in folds], axis=0)
+    return bool(np.array_equal(counts, theirs))  # False when the fold counts differ, too
 
 
 def cross_validation_report(cvs: Mapping[str, CrossValidation], paired: PairedDifference) -> str:

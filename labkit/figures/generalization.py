@@ -7,7 +7,9 @@ computed verdicts, gathered from the modules that hold them by idea.
 - `labkit.figures.capacity`: capacity, learning curves and the cures of underfitting;
 - `labkit.figures.regularization`: regularization against one baseline, and early stopping;
 - `labkit.figures.crossval_report`: two recipes cross-validated, the choice, the refit;
-- `labkit.figures.saving`: metrics.json and the figures in `out_dir`.
+- `labkit.figures.saving`: metrics.json and the figures in `out_dir`;
+- `labkit.figures.generalization_setup`: the regularization parameters checked by name, the
+  widgets, the settings and data lines, whether a run diverged, whether it ran at the defaults.
 
 Overfitting is judged by what helps (a restrained model, smaller, regularized or stopped
 earlier, validates higher by more than the band for a difference of two runs), never by the
@@ -29,6 +31,7 @@ from labkit.figures.crossval_report import (
     cross_validation_metrics,
     cross_validation_report,
     refit_report,
+    same_digit_spread,
 )
 from labkit.figures.fitting import (
     TWO_RUNS,
@@ -49,6 +52,19 @@ from labkit.figures.fitting import (
     with_wrong_labels,
     wrong_labels_figure,
 )
+from labkit.figures.generalization_setup import (
+    DEFAULT_PARAMETERS,
+    DEFAULT_RECIPE,
+    DEFAULT_REGULARIZATION,
+    RegularizationControls,
+    any_diverged,
+    check_regularization,
+    data_report,
+    panel_titles,
+    ran_at_defaults,
+    runs_in,
+    settings_line,
+)
 from labkit.figures.regularization import (
     diagnosis_line,
     early_stopping_figure,
@@ -65,12 +81,18 @@ from labkit.figures.regularization import (
 from labkit.figures.saving import save_results
 
 __all__ = [
+    "DEFAULT_PARAMETERS",
+    "DEFAULT_RECIPE",
+    "DEFAULT_REGULARIZATION",
     "TWO_RUNS",
     "NoiseBand",
+    "RegularizationControls",
     "Run",
+    "any_diverged",
     "capacity_figure",
     "capacity_report",
     "changes_table",
+    "check_regularization",
     "check_sizes",
     "choice_report",
     "compare",
@@ -78,6 +100,7 @@ __all__ = [
     "cross_validation_metrics",
     "cross_validation_report",
     "curve_table",
+    "data_report",
     "diagnosis_line",
     "diverged_note",
     "early_stopping_figure",
@@ -90,14 +113,19 @@ __all__ = [
     "longer_training_report",
     "mark",
     "noise_report",
+    "panel_titles",
+    "ran_at_defaults",
     "recipe_table",
     "refit_report",
     "regularization_figure",
     "regularization_metrics",
     "regularization_report",
+    "runs_in",
+    "same_digit_spread",
     "sampling_error",
     "save_results",
     "seed_spread",
+    "settings_line",
     "stratified_subset",
     "sweep_table",
     "tried_report",
