@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, help="ONNX Runtime threads per process")
     serve.add_argument("--batching", action="store_true", help="gather concurrent requests")
     serve.add_argument("--max-batch", type=int, default=64, help="rows per model call (64)")
-    serve.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a batch gathers (2 ms)")
+    serve.add_argument("--max-wait-ms", type=float, default=2.0, help="most a batch gathers (2 ms)")
     serve.add_argument("--max-rows", type=int, default=1024, help="rows per request (1024)")
     serve.add_argument("--log-level", default="warning", choices=["warning", "info", "debug"])
     return parser
