@@ -1,16 +1,18 @@
-"""labkit.figures.optim_batch: notebook 02's batch-size heatmap draws the grid given, a change
-between batch sizes counts only beyond the seeds' spread, and the FAQ quotes this run's own
-numbers and verdicts."""
+"""labkit.figures.optim_batch: notebook 02's batch-size heatmap draws the grid given, its runs
+become the grid's arrays, the bisection reuses the grid's runs and trains nothing twice, and a
+change between batch sizes counts only beyond the seeds' spread (the FAQ:
+tests/test_figures_optim_faq.py)."""
 
 import math
 
 import numpy as np
 import pytest
-from test_figures_optimizers import _run
+import torch
+from test_figures_optimizers import _history
 
+import labkit
 from labkit.figures import optim_batch as figs
-from labkit.figures.optimizers import compare
-from labkit.optim import OPTIMIZERS
+from labkit.figures.optimizers import Run
 
 
 def test_grid_figure_draws_the_grid_given():
@@ -56,57 +58,6 @@ def test_diagonals_and_gap_reports():
     assert figs.gap_report(best, grew, wider, shared, 180)[1].verdict == "better"
 
 
-def test_faq_quotes_the_rates_this_run_used_and_its_verdicts():
-    acc = dict.fromkeys(OPTIMIZERS, 0.97) | {"adam": 0.5, "sgd": math.nan}
-    tie = compare(0.1, 0.2, 0.1, 0.2)
-    faq = figs.faq_table(
-        val_accuracy=acc,
-        rates=dict.fromkeys(OPTIMIZERS, 0.3) | {"adam": 0.03},
-        n=180,
-        sgd_row=np.array([0.97, 0.9, np.nan]),
-        grid_lrs=(0.025, 0.1, 0.4),
-        finder_lr=0.01,
-        finder_accuracy=math.nan,
-        chosen="adam",
-        suggestions={"a": tie, "b": compare(0.9, 0.01, 0.5, 0.01)},
-        settle=tie,
-        largest={16: 0.8, 64: 2.26, 256: 3.2},
-        epoch_ms={16: 50.0, 64: 15.0, 256: 3.0},
-        gaps={16: (0.03, 0.01), 64: (0.02, 0.01), 256: (0.02, 0.01)},
-        gap_change=tie,
-    )
-    rows = faq.splitlines()[2:]
-    assert len(rows) == 4
-    assert "Adam(W) (here at 0.03: validation accuracy 0.500)" in rows[0]
-    assert "diverged: sgd (lr 0.3)" in rows[0]
-    # the rates quoted are the grid's: worst 0.1, best 0.025, 4x apart here (not a fixed "4x")
-    assert "from its worst rate that trained, 0.1, to its best, 0.025 (0.25× apart)" in rows[0]
-    assert "training at it: diverged" in rows[1] and "better in 1, worse in 0, tied in 1" in rows[1]
-    assert "0.8 / 2.3 / 3.2, growing 2.8x and 1.4x" in rows[2]
-    assert rows[3].endswith("a tie. |") and "not here" in rows[3]
-
-
-def test_batch_metrics_name_each_batch_size():
-    m = figs.batch_metrics({16: 0.4, 256: 1.6}, {16: 0.8, 256: 3.2}, {16: 0.03, 256: 0.02})
-    assert m == {"grid_best_lr_batch_16": 0.4, "grid_best_lr_batch_256": 1.6,
-                 "largest_lr_batch_16": 0.8, "largest_lr_batch_256": 3.2,
-                 "gap_batch_16": 0.03, "gap_batch_256": 0.02}  # fmt: skip
-
-
-def test_final_test_report_and_metrics_mark_the_runs_that_diverged():
-    runs = {"sgd": _run([0.9]), "adam": _run([0.1], diverged="blew up")}
-    test = {"sgd": 0.95, "adam": 0.1}
-    text = figs.final_test_report("adam", {"accuracy": 0.1, "f1_macro": 0.02}, test, runs)
-    assert text.splitlines() == [
-        "adam: test accuracy 0.100, macro F1 0.020 (diverged: the weights it ended with, see "
-        "above)",
-        "test accuracy per optimizer: sgd 0.950, adam 0.100 (diverged)",
-    ]
-    m = figs.optimizer_metrics(test, {"sgd": 0.9, "adam": 0.1}, {"sgd": 0.3, "adam": 3.0}, runs)
-    assert m["test_accuracy_sgd"] == 0.95 and m["val_accuracy_adam"] == 0.1
-    assert m["lr_adam"] == 3.0 and m["diverged_adam"] is True and m["diverged_sgd"] is False
-
-
 @pytest.mark.parametrize(
     "edge",
     [1.0, 5.0, 0.05],  # inside the bracket (0.4, 1.6); above it; below it: the bracket moves
@@ -127,3 +78,56 @@ def test_largest_rate_bisects_in_log_scale_after_moving_the_bracket(edge):
 
 def test_largest_rate_is_nan_when_nothing_trains():
     assert math.isnan(figs.largest_rate(lambda rate: False, 0.4, 1.6))
+
+
+def _trained(val_acc, seconds=0.01):
+    h = _history([val_acc])
+    h.seconds[-1] = seconds
+    return Run(torch.nn.Linear(6, 3), h, "")
+
+
+def test_grid_tables_are_the_runs_arrays_with_nan_where_a_run_diverged(blobs):
+    runs = {(16, 0.1): _trained(0.9, 0.5), (16, 1.6): _trained(0.2)._replace(diverged="nan"),
+            (64, 0.1): _trained(0.8, 0.25), (64, 1.6): _trained(0.7, 0.125)}  # fmt: skip
+    grid = figs.grid_tables(runs, (16, 64), (0.1, 1.6), blobs.train)
+    assert np.array_equal(grid.val, [[0.9, np.nan], [0.8, 0.7]], equal_nan=True)
+    assert np.isnan(grid.train[0, 1]) and 0 <= grid.train[1, 1] <= 1
+    acc = figs.train_accuracy(runs[64, 1.6], blobs.train)
+    assert grid.train[1, 1] == acc == labkit.evaluate(runs[64, 1.6].model, blobs.train)["accuracy"]
+    assert grid.epoch_seconds == {16: [0.5], 64: [0.25, 0.125]}  # diverged runs left out
+
+
+def test_broke_means_above_the_best_rate_and_diverged_or_collapsed():
+    grid_val = np.array([[0.9, 0.95, 0.3, np.nan], [0.2, 0.9, 0.95, 0.96]])
+    lrs = (0.1, 0.4, 1.6, 6.4)
+    assert figs.broke(grid_val, lrs, 0, 2) and figs.broke(grid_val, lrs, 0, 3)
+    assert not figs.broke(grid_val, lrs, 0, 0)  # below the best rate: not too large
+    assert not figs.broke(grid_val, lrs, 1, 0)  # collapsed, but at a rate below the best one
+    assert not any(figs.broke(grid_val, lrs, 1, j) for j in range(4))
+
+
+def test_bisect_limits_reuses_the_grid_and_trains_nothing_twice():
+    grid_val = np.array([[0.9, 0.95, np.nan], [0.9, 0.95, 0.97]])
+    lrs, edge = (0.1, 0.4, 1.6), {16: 0.5, 64: 3.0}
+    tried = []
+
+    def limit(b, s):  # seed 1's edge lies 10 % higher
+        return edge[b] * (1.1 if s == 1 else 1.0)
+
+    def trains(b, s, rate):
+        tried.append((b, s, rate))
+        return rate <= limit(b, s)
+
+    limits = figs.bisect_limits(trains, grid_val, (16, 64), lrs, (0, 1), grid_seed=0)
+    assert len(tried) == len(set(tried))  # no (batch size, seed, rate) trained twice
+    assert not any(s == 0 and rate in lrs for _, s, rate in tried)  # the grid's runs reused
+    for b, found in limits.items():  # three halvings of the 4x bracket: within 4^(1/8)
+        assert all(r <= limit(b, s) < r * 4 ** (1 / 8) for s, r in zip((0, 1), found, strict=True))
+
+
+def test_seed_accuracies_group_the_runs_by_batch_size(blobs):
+    runs = {(16, 3): _trained(0.9), (16, 4): _trained(0.8)._replace(diverged="blew up"),
+            (64, 3): _trained(0.7)}  # fmt: skip
+    train_acc, val_acc = figs.seed_accuracies(runs, blobs.train)
+    assert list(val_acc) == [16, 64] and val_acc[16][0] == 0.9 and np.isnan(val_acc[16][1])
+    assert np.isnan(train_acc[16][1]) and len(train_acc[64]) == 1

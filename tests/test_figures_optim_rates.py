@@ -120,3 +120,27 @@ def test_finder_keeps_state_after_the_finder_with_a_busy_optimizer():
     labkit.seed_everything(0)
     model = labkit.MLP(hidden=(8,))
     assert figs.finder_keeps_state(model, data.train, batch_size=64, seed=0)
+
+
+def test_lr_follows_schedule_checks_the_rate_fit_recorded(blobs):
+    torch.manual_seed(0)
+    steps_per_epoch = math.ceil(len(blobs.train) / 32)
+    total = 3 * steps_per_epoch
+    config = TrainConfig(
+        lr=0.1, batch_size=32, epochs=3, **figs.schedule_fields("warmup_cosine", total)
+    )
+    history = labkit.fit(torch.nn.Linear(6, 3), blobs.train, config, show_progress=False)
+    assert figs.lr_follows_schedule(history, "warmup_cosine", 0.1, total, steps_per_epoch)
+    assert not figs.lr_follows_schedule(history, "cosine", 0.1, total, steps_per_epoch)
+    assert not figs.lr_follows_schedule(history, "warmup_cosine", 0.2, total, steps_per_epoch)
+
+
+def test_val_losses_are_the_per_example_losses_whose_mean_fit_recorded(blobs):
+    from labkit.figures.optimizers import fit_run
+
+    torch.manual_seed(0)
+    run = fit_run(torch.nn.Linear(6, 3), blobs.train, TrainConfig(lr=0.1, epochs=2), val=blobs.val)
+    losses = figs.val_losses(run, blobs.val)
+    assert losses.shape == (len(blobs.val),) and (losses >= 0).all()
+    assert losses.mean() == pytest.approx(run.history.val_loss[-1], rel=1e-4)
+    assert figs.val_losses(run._replace(diverged="blew up"), blobs.val) is None

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+import labkit
 from labkit.figures import optimizers as figs
 from labkit.optim import OPTIMIZERS
-from labkit.train import History
+from labkit.train import History, TrainConfig
 
 
 def _history(accuracies, losses=None):
@@ -124,6 +125,11 @@ def test_results_table_reports_divergence():
     runs = {"sgd": _run([0.5, 0.97]), "adam": _run([0.2], diverged="blew up")}
     text = figs.results_table(runs, {"sgd": 0.3, "adam": 3.0}, 180)
     assert "0.970 ± 0.013" in text and "diverged" in text and "blew up" in text
+    rates = {"sgd": 0.3, "adam": 3.0}
+    assert "tuned" not in text
+    assert text == figs.results_table(runs, rates, 180, batch_size=64, tuned_at=64)
+    moved = figs.results_table(runs, rates, 180, batch_size=8, tuned_at=64)
+    assert moved.splitlines()[-1] == "(the rates were tuned at batch size 64; this run used 8)"
 
 
 # ---- one run's record, the replay and AdamW -----------------------------------------------
@@ -147,3 +153,49 @@ def test_adamw_lines_give_the_decay_factor_and_compare_only_runs_that_trained():
     assert text.splitlines()[1].endswith("over the epochs: 0")
     runs["adamw"] = _run([0.9], diverged="blew up")
     assert len(figs.adamw_lines(runs, 0.003, 200).splitlines()) == 1
+
+
+def test_tried_line_gives_the_settings_and_the_result_or_why_it_does_not_count():
+    settings = {"optimizer": "sgd", "lr": 0.3, "batch_size": 64, "epochs": 2, "schedule": "cosine"}
+    assert figs.tried_line(_run([0.5, 0.9]), **settings) == (
+        "sgd, lr 0.3, batch size 64, 2 epochs, cosine: val accuracy 0.900"
+    )
+    assert figs.tried_line(_run([0.1], diverged="blew up"), **settings).endswith("cosine: blew up")
+
+
+# ---- parity and one training run ------------------------------------------------------------
+
+
+def _sgd(w, g, state, lr, weight_decay=0.0):
+    return w - lr * (g + weight_decay * w)
+
+
+def _adam_without_bias_correction(w, g, state, lr, betas=(0.9, 0.999), eps=1e-8):
+    state["m"] = betas[0] * state.get("m", 0) + (1 - betas[0]) * g
+    state["v"] = betas[1] * state.get("v", 0) + (1 - betas[1]) * g**2
+    return w - lr * state["m"] / (state["v"].sqrt() + eps)
+
+
+def test_parity_matches_a_correct_rule_and_catches_a_wrong_one():
+    diff, moved = figs.parity(_sgd, "sgd", seed=1)
+    assert diff < 1e-6 and moved > 0.01
+    assert figs.parity(_sgd, "sgd", seed=1, weight_decay=0.1)[0] < 1e-6  # passed to both
+    assert figs.parity(_sgd, "momentum")[0] > 1e-2  # SGD is not momentum
+    assert figs.parity(_adam_without_bias_correction, "adam")[0] > 1e-2
+    assert figs.parity(_sgd, "sgd", steps=3) != figs.parity(_sgd, "sgd", steps=20)
+
+
+def test_fit_run_records_a_blow_up_instead_of_raising(blobs):
+    torch.manual_seed(0)
+    ok = figs.fit_run(torch.nn.Linear(6, 3), blobs.train, TrainConfig(lr=0.1, epochs=2),
+                      val=blobs.val)  # fmt: skip
+    assert ok.diverged == "" and len(ok.history) == 2 and figs.final(ok) > 0.5
+    calls = []
+    torch.manual_seed(0)
+    nan = figs.fit_run(labkit.MLP(in_features=6, hidden=(8,), classes=3), blobs.train,
+                       TrainConfig(lr=1e3, epochs=3, optimizer="sgd"), val=blobs.val,
+                       on_epoch=calls.append)  # fmt: skip
+    assert nan.diverged.endswith("(fit kept the weights from before)"), nan.diverged
+    assert math.isnan(figs.final(nan))
+    assert len(calls) == len(nan.history) < 3
+    assert all(torch.isfinite(p).all() for p in nan.model.parameters())  # the last good weights

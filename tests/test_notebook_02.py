@@ -138,8 +138,8 @@ def test_the_blow_up_test_on_the_bowl_flags_a_huge_finite_loss():
     from labkit.figures.optim_paths import blew_up_on
     from labkit.landscapes import bowl, trajectory
 
-    # the notebook's test for a drawn path is labkit's, and the button's line uses it
-    assert "from labkit.figures.optim_paths import blew_up_on" in _cell("%matplotlib inline")
+    # the notebook's test for a drawn path is labkit's: "check yourself" and the button use it
+    assert "optim_paths.blew_up_on(steep_bowl" in _cell("# 1. The from-scratch rules")
     assert "optim_paths.try_line(steep_bowl" in _cell("def draw_on_bowl(")
     steep = partial(bowl, a=1.0, b=100.0)
     runaway = trajectory(steep, (-4.0, 1.2), "sgd", 0.03, steps=100)

@@ -1,12 +1,13 @@
-"""Notebook 02 (optimizers), sections 6-8 and the results: batch size against learning rate,
-whether larger batches overfit more, the source article's FAQ answered with the notebook's
-numbers, and the test split's report and metrics.json.
+"""Notebook 02 (optimizers), sections 6-7: batch size against learning rate, and whether
+larger batches overfit more.
 
-The notebook trains the grid, says what "trains" means, and measures the train-validation
-gap on fresh seeds; what is here bisects the largest rate that trains (`largest_rate`, one
-seed at a time) and lays out the heatmap and the reports.
-A change between batch sizes counts only where the seeds' ranges separate, and every other
-verdict follows the course's one rule (`labkit.figures.optimizers.compare`).
+The notebook trains the grid, says what "trains" means, and trains the fresh seeds of the
+train-validation gap; what is here tabulates those runs, bisects the largest rate that
+trains (`largest_rate`, one seed at a time, reusing the grid's own runs) and lays out the
+heatmap and the reports. A change between batch sizes counts only where the seeds' ranges
+separate, and every other verdict follows the course's one rule
+(`labkit.figures.optimizers.compare`). The FAQ of section 8 and the results are in
+`labkit.figures.optim_faq`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,105 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from labkit.figures.optimizers import Comparison, RunLike, compare, compare_accuracies, tally
+from labkit.data import Split
+from labkit.figures.optimizers import Comparison, Run, compare, compare_accuracies, final
+from labkit.progress import progress
+from labkit.train import evaluate
+
+TRAINS = 0.5  # a run trains when it ends above this validation accuracy (chance is 0.1)
+
+
+def train_accuracy(run: Run, train: Split) -> float:
+    """The accuracy of a run's weights on the training split; nan for a run that diverged."""
+    return math.nan if run.diverged else evaluate(run.model, train)["accuracy"]
+
+
+class Grid(NamedTuple):
+    """The batch-size by learning-rate grid's numbers, one row per batch size."""
+
+    val: np.ndarray  # (batches, lrs) final validation accuracy; nan: the run diverged
+    train: np.ndarray  # (batches, lrs) training accuracy of the same weights; nan: diverged
+    epoch_seconds: dict[
+        int, list[float]
+    ]  # batch size -> seconds per epoch of its runs that trained
+
+
+def grid_tables(
+    runs: Mapping[tuple[int, float], Run],
+    batches: Sequence[int],
+    lrs: Sequence[float],
+    train: Split,
+) -> Grid:
+    """The grid's runs, keyed (batch size, rate), as arrays: their last validation accuracy,
+    their training accuracy (nan where a run diverged) and their epoch times."""
+    val = np.full((len(batches), len(lrs)), np.nan)
+    acc = np.full_like(val, np.nan)
+    seconds: dict[int, list[float]] = {}
+    for (i, b), (j, rate) in itertools.product(enumerate(batches), enumerate(lrs)):
+        run = runs[b, rate]
+        if not run.diverged:
+            val[i, j] = run.history.val_accuracy[-1]
+            acc[i, j] = train_accuracy(run, train)
+            seconds.setdefault(b, []).extend(run.history.seconds)
+    return Grid(val, acc, seconds)
+
+
+def broke(grid_val: np.ndarray, lrs: Sequence[float], i: int, j: int) -> bool:
+    """Batch size i at rate j failed from too large a rate: the rate is above that batch
+    size's best one, and the run diverged (nan) or collapsed below `TRAINS`."""
+    too_large = lrs[j] > lrs[int(np.nanargmax(grid_val[i]))]
+    return too_large and bool(np.isnan(grid_val[i, j]) or grid_val[i, j] < TRAINS)
+
+
+def bisect_limits(
+    trains: Callable[[int, int, float], bool],
+    grid_val: np.ndarray,
+    batches: Sequence[int],
+    lrs: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    grid_seed: int,
+) -> dict[int, list[float]]:
+    """Per batch size, the largest rate at which `trains(batch_size, seed, rate)` holds, for
+    each seed: `largest_rate` between the largest grid rate that trained and 4x it (the grid's
+    spacing), so three halvings pin it to within 4^(1/8). The grid's own runs (seed
+    `grid_seed`) count as tried, and no (batch size, seed, rate) is trained twice."""
+    tried = {
+        (b, grid_seed, rate): bool(grid_val[i, j] >= TRAINS)  # nan (diverged) compares False
+        for (i, b), (j, rate) in itertools.product(enumerate(batches), enumerate(lrs))
+    }
+
+    def once(b: int, s: int, rate: float) -> bool:
+        if (b, s, rate) not in tried:
+            tried[b, s, rate] = trains(b, s, rate)
+        return tried[b, s, rate]
+
+    limits = {}
+    for i, b in enumerate(progress(batches, desc="limits")):
+        ok = [r for j, r in enumerate(lrs) if grid_val[i, j] >= TRAINS]
+        lo = max(ok, default=lrs[0])
+        limits[b] = [largest_rate(partial(once, b, s), lo, 4 * lo) for s in seeds]
+    return limits
+
+
+def seed_accuracies(
+    runs: Mapping[tuple[int, int], Run], train: Split
+) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """Runs keyed (batch size, seed) as per-batch-size lists over the seeds: their training
+    accuracy and their last validation accuracy (nan where a run diverged)."""
+    train_acc: dict[int, list[float]] = {}
+    val_acc: dict[int, list[float]] = {}
+    for (b, _), run in runs.items():
+        train_acc.setdefault(b, []).append(train_accuracy(run, train))
+        val_acc.setdefault(b, []).append(final(run))
+    return train_acc, val_acc
+
 
 # ---- section 6-7: batch size ------------------------------------------------------------
 
@@ -202,168 +297,3 @@ def gap_report(
     }[change.verdict]
     lines.append(f"gap at B={batches[-1]} minus gap at B={batches[0]}: {change.band()}: {said}")
     return "\n".join(lines), change
-
-
-# ---- section 8: the source article's FAQ, and metrics.json ---------------------------------
-
-
-def faq_table(
-    *,
-    val_accuracy: Mapping[str, float],
-    rates: Mapping[str, float],
-    n: int,
-    sgd_row: np.ndarray,
-    grid_lrs: Sequence[float],
-    finder_lr: float,
-    finder_accuracy: float,
-    chosen: str,
-    suggestions: Mapping[str, Comparison],
-    settle: Comparison,
-    largest: Mapping[int, float],
-    epoch_ms: Mapping[int, float],
-    gaps: Mapping[int, tuple[float, float]],
-    gap_change: Comparison,
-) -> str:
-    """The source article's FAQ as a Markdown table, every answer computed from the numbers
-    given: the seven's validation accuracies at their rates (nan: diverged), SGD's accuracy
-    across the grid's rates `grid_lrs` at the smallest batch, the finder's suggestion and how
-    it trained, the suggestions' verdicts, cosine vs constant at 10x the rate, the largest
-    rate that trained per batch size, the epoch times, and the gaps (mean, sample std) with
-    their verdict."""
-
-    def shown(p: float) -> str:
-        return "diverged" if math.isnan(p) else f"validation accuracy {p:.3f}"
-
-    trained = [name for name, p in val_accuracy.items() if not math.isnan(p)]
-    ok = sgd_row[~np.isnan(sgd_row)]
-    rate_effect = compare_accuracies(float(ok.max()), float(ok.min()), n)
-    best_rate = grid_lrs[int(np.nanargmax(sgd_row))] if len(ok) else math.nan
-    worst_rate = grid_lrs[int(np.nanargmin(sgd_row))] if len(ok) else math.nan
-    if trained:
-        best = max(trained, key=val_accuracy.get)
-        worst = min(trained, key=val_accuracy.get)
-        choice = compare_accuracies(val_accuracy[best], val_accuracy[worst], n)
-        seven = (
-            f"at a sensible rate each, {len(trained)} of {len(val_accuracy)} trained; best minus "
-            f"worst ({best} minus {worst}): {choice.band()}"
-            + (" (a tie)" if choice.verdict == "tie" else " (apart, beyond the noise)")
-        )
-        rate_vs_choice = compare(rate_effect.diff, rate_effect.noise, choice.diff, choice.noise)
-        verdict = rate_vs_choice.verdict
-    else:
-        seven, verdict = "at these rates none of the seven trained", "better"
-    if len(trained) < len(val_accuracy):
-        seven += "; diverged: " + ", ".join(
-            f"{name} (lr {rates[name]:g})" for name in val_accuracy if name not in trained
-        )
-    mattered = {
-        "better": "the rate mattered more than the choice of optimizer",
-        "tie": "the rate's effect and the choice's could not be told apart (a tie)",
-        "worse": "here the choice of optimizer mattered more than the rate",
-    }[verdict]
-    batches = list(largest)
-    growth = " and ".join(
-        f"{largest[b2] / largest[b1]:.2g}x" for b1, b2 in itertools.pairwise(batches)
-    )
-    per_b = " / ".join(map(str, batches))
-    rows = [
-        (
-            "Which optimizer?",
-            '"depends on the model and the task"',
-            f"{seven}; one optimizer (SGD, batch {batches[0]}) from its worst rate that "
-            f"trained, {worst_rate:g}, to its best, {best_rate:g} "
-            f"({best_rate / worst_rate:.3g}× apart): {rate_effect.band()}"
-            + (", or divergence" if np.isnan(sgd_row).any() else ""),
-            f"{mattered}: start with Adam(W) (here at {rates['adam']:g}: "
-            f"{shown(val_accuracy['adam'])}), and tune the rate before switching optimizer.",
-        ),
-        (
-            "Which learning rate?",
-            '"too small is slow, too large unstable"',
-            f"the finder suggested {finder_lr:.2g} for {chosen} in 100 batches; training at it: "
-            f"{shown(finder_accuracy)}; over the seven, compared with section 3's rate, the "
-            f"suggestion ended {tally(suggestions)} (a tie: inside ±2σ on {n} images)",
-            "run the finder, start at its suggestion, refine on validation; at 10× the rate, "
-            f"cosine minus constant (validation loss) was {settle.text(1.0, '', 3)}.",
-        ),
-        (
-            "Which batch size?",
-            '"larger is faster but may overfit"',
-            "epochs took "
-            + " / ".join(f"{epoch_ms[b]:.0f}" if b in epoch_ms else "-" for b in batches)
-            + f" ms at B = {per_b}; the largest rate that trained (median of 3 seeds): "
-            + " / ".join(f"{largest[b]:.2g}" for b in batches)
-            + f", growing {growth} per 4× batch",
-            "as large as runs fast on your hardware; scale the rate with B while it is far "
-            "below the limit, and by less near it, where the limit grows more slowly than B.",
-        ),
-        (
-            "Do larger batches overfit more?",
-            "yes",
-            "train–validation gap at the same 5 epochs, each batch size at its best rate: "
-            + " / ".join(f"{100 * m:+.1f} ± {100 * s:.1f}" for m, s in gaps.values())
-            + f" points at B = {per_b} (mean ± sample std over 3 fresh seeds)",
-            ("yes, here" if gap_change.verdict == "better" else "not here")
-            + f": the gap at B = {batches[-1]} minus B = {batches[0]} was "
-            f"{gap_change.band()}, "
-            + {"better": "it grew", "worse": "it shrank", "tie": "a tie"}.get(
-                gap_change.verdict, gap_change.verdict
-            )
-            + ".",
-        ),
-    ]
-    header = ("question", "the source article says", "measured here", "so")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def batch_metrics(
-    best_lr: Mapping[int, float], largest: Mapping[int, float], gap: Mapping[int, float]
-) -> dict[str, float]:
-    """Per batch size, metrics.json's `grid_best_lr_batch_*` (the grid's best rate),
-    `largest_lr_batch_*` (the median over seeds of the largest rate that trained) and
-    `gap_batch_*` (the mean train-validation gap)."""
-    return {
-        **{f"grid_best_lr_batch_{b}": rate for b, rate in best_lr.items()},
-        **{f"largest_lr_batch_{b}": rate for b, rate in largest.items()},
-        **{f"gap_batch_{b}": value for b, value in gap.items()},
-    }
-
-
-# ---- results: the test split, once ---------------------------------------------------------
-
-
-def final_test_report(
-    chosen: str,
-    chosen_test: Mapping[str, float],
-    test_accuracy: Mapping[str, float],
-    runs: Mapping[str, RunLike],
-) -> str:
-    """The chosen optimizer's test accuracy and macro F1, then every optimizer's test
-    accuracy; a run that diverged is marked (its numbers are from the weights it ended with)."""
-    note = " (diverged: the weights it ended with, see above)" if runs[chosen].diverged else ""
-    each = ", ".join(
-        f"{name} {a:.3f}" + (" (diverged)" if runs[name].diverged else "")
-        for name, a in test_accuracy.items()
-    )
-    return (
-        f"{chosen}: test accuracy {chosen_test['accuracy']:.3f}, macro F1 "
-        f"{chosen_test['f1_macro']:.3f}{note}\ntest accuracy per optimizer: {each}"
-    )
-
-
-def optimizer_metrics(
-    test_accuracy: Mapping[str, float],
-    val_accuracy: Mapping[str, float],
-    rates: Mapping[str, float],
-    runs: Mapping[str, RunLike],
-) -> dict[str, float | bool]:
-    """Per optimizer, metrics.json's `test_accuracy_*`, `val_accuracy_*` (the same weights as
-    the test), `lr_*` and `diverged_*`."""
-    return {
-        **{f"test_accuracy_{name}": v for name, v in test_accuracy.items()},
-        **{f"val_accuracy_{name}": v for name, v in val_accuracy.items()},
-        **{f"lr_{name}": rate for name, rate in rates.items()},
-        **{f"diverged_{name}": bool(run.diverged) for name, run in runs.items()},
-    }

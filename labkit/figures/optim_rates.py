@@ -24,6 +24,7 @@ from labkit.data import Split
 from labkit.figures.optimizers import (
     COLORS,
     Comparison,
+    Run,
     accuracy_error,
     compare,
     compare_accuracies,
@@ -31,7 +32,7 @@ from labkit.figures.optimizers import (
     tally,
 )
 from labkit.optim import LRFinderResult, lr_finder, make_optimizer, schedule_factor
-from labkit.train import History
+from labkit.train import History, predict
 
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")  # the lesson's four schedules
 
@@ -192,6 +193,26 @@ def suggestion_table(
 
 
 # ---- section 5: schedules -----------------------------------------------------------------
+
+
+def lr_follows_schedule(
+    history: History, schedule: str, base: float, total_steps: int, steps_per_epoch: int
+) -> bool:
+    """The rate `labkit.fit` recorded after each epoch is `base` times the lesson's `schedule`
+    factor at that step (`schedule_fields`, then `labkit.optim.schedule_factor`)."""
+    fields = schedule_fields(schedule, total_steps)
+    factor = schedule_factor(fields["schedule"], total_steps, warmup_steps=fields["warmup_steps"])
+    recorded = [base * factor(e * steps_per_epoch) for e in history.epoch]
+    return bool(np.allclose(history.lr, recorded))
+
+
+def val_losses(run: Run, val: Split) -> np.ndarray | None:
+    """The loss on each validation example of a run's model (None when the run diverged): the
+    numbers whose mean is the validation loss, and whose spread gives its sampling error."""
+    if run.diverged:
+        return None
+    logits = predict(run.model, val.x)  # (n_val, classes)
+    return torch.nn.functional.cross_entropy(logits, val.y, reduction="none").numpy()
 
 
 def schedules_figure(

@@ -1,5 +1,6 @@
-"""Notebook 02 (optimizers), sections 1 and 3: its verdicts with their noise, the from-scratch
-rules' parity table, the seven on digits and the record of one training run.
+"""Notebook 02 (optimizers), sections 1 and 3: its verdicts with their noise, the harness and
+table that check the from-scratch rules against torch.optim (`parity`), the seven on digits,
+and one training run (`fit_run`: `labkit.fit` with a blow-up recorded in a `Run`, not raised).
 
 The notebook keeps the update rules, the experiments and the checks; the layout of a
 multi-panel figure and the wording of a table live here. Every verdict between two
@@ -11,8 +12,9 @@ would call about a third of the differences between two equally good settings a 
 A printed band "d ± b" shows b = 2σ: a difference inside its band is a tie. The rule itself
 lives in `labkit.noise`; this module words it. Section 2 (the 2-D paths) is in
 `labkit.figures.optim_paths`, sections 4-5 (the learning-rate finder and
-the schedules) are in `labkit.figures.optim_rates`, sections 6-8 (batch size and the FAQ)
-and the results in `labkit.figures.optim_batch`.
+the schedules) are in `labkit.figures.optim_rates`, sections 6-7 (batch size) in
+`labkit.figures.optim_batch`, section 8 (the FAQ) and the results in
+`labkit.figures.optim_faq`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import torch
 from matplotlib.figure import Figure
 
 from labkit import noise
-from labkit.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZER_DEFAULTS, OPTIMIZERS
-from labkit.train import History
+from labkit.data import Split
+from labkit.optim import DEFAULT_WEIGHT_DECAY, OPTIMIZER_DEFAULTS, OPTIMIZERS, make_optimizer
+from labkit.train import History, TrainConfig, TrainingDiverged, fit
 
 COLORS = {name: f"C{i}" for i, name in enumerate(OPTIMIZERS)}  # one colour per optimizer
 Surface = Callable[[torch.Tensor], torch.Tensor]
@@ -58,11 +61,39 @@ def blew_up(history: History) -> str:
     return f"blew up: its validation loss ended at {loss:.2g}, far above an untrained network's 2.3"
 
 
+def fit_run(
+    model: torch.nn.Module,
+    train: Split,
+    config: TrainConfig,
+    *,
+    val: Split,
+    on_epoch: Callable[[History], Any] | None = None,
+) -> Run:
+    """`labkit.fit` without its progress bar, recording a blow-up instead of raising it: when
+    the loss becomes NaN or infinite, fit raises `TrainingDiverged` and restores the last good
+    weights, and the Run says so; a run that ends with a finite but huge validation loss is
+    flagged by `blew_up` (its weights are then the blown-up ones)."""
+    try:
+        history = fit(model, train, config, val=val, on_epoch=on_epoch, show_progress=False)
+    except TrainingDiverged as e:  # e.history: the epochs before; the weights from then
+        return Run(model, e.history, str(e).split(";")[0] + " (fit kept the weights from before)")
+    return Run(model, history, blew_up(history))  # "" unless val loss ended > 10 ln 10
+
+
 def final(run: RunLike, key: str = "val_accuracy") -> float:
     """The last epoch's validation number (`key` of the history), or nan for a run that
     diverged."""
     values = getattr(run.history, key)
     return values[-1] if values and not run.diverged else math.nan
+
+
+def tried_line(
+    run: RunLike, *, optimizer: str, lr: float, batch_size: int, epochs: int, schedule: str
+) -> str:
+    """One line on a run the learner started from the widgets: its settings, then its final
+    validation accuracy, or why it does not count."""
+    result = run.diverged or f"val accuracy {final(run):.3f}"
+    return f"{optimizer}, lr {lr:g}, batch size {batch_size}, {epochs} epochs, {schedule}: {result}"
 
 
 # ---- noise and verdicts -------------------------------------------------------------------
@@ -145,6 +176,49 @@ def tally(comparisons: Mapping[Any, Comparison]) -> str:
 
 # ---- section 1: parity ---------------------------------------------------------------------
 
+# (w, g, state, lr, **hyper) -> the new w; `state` is a dict the rule keeps between steps
+StepRule = Callable[..., torch.Tensor]
+# each rule's rate in the parity check: large enough that the weights move visibly in 20 steps
+PARITY_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.01,
+             "adam": 0.05, "adamw": 0.05}  # fmt: skip
+
+
+def parity(
+    rule: StepRule,
+    name: str,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    steps: int = 20,
+    **hyper: float,
+) -> tuple[float, float]:
+    """Run the from-scratch `rule` and `labkit.make_optimizer(name)` (a torch.optim class)
+    side by side for `steps` steps from the same start on one small least-squares loss
+    (64 examples, 8 weights, drawn from `seed`), at `PARITY_LR[name]` and `hyper`. Each reads
+    its gradient at its own weights, so one wrong step makes them drift apart from then on.
+    Returns the largest |difference| between the two sets of weights over all steps, and how
+    far the weights moved (max |w − w0|)."""
+    gen = torch.Generator().manual_seed(seed)
+    X, y = torch.randn(64, 8, generator=gen).to(device), torch.randn(64, generator=gen).to(device)
+    w0 = torch.randn(8, generator=gen).to(device)
+
+    def loss_at(w: torch.Tensor) -> torch.Tensor:
+        return ((X @ w - y) ** 2).mean()  # least squares: (64, 8) @ (8,) -> (64,)
+
+    lr = PARITY_LR[name]
+    p = w0.clone().requires_grad_(True)
+    opt = make_optimizer(name, [p], lr, **hyper)
+    w, state, worst = w0.clone(), {}, 0.0
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_at(p).backward()
+        opt.step()
+        w_ = w.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss_at(w_), w_)
+        w = rule(w, g, state, lr, **hyper)
+        worst = max(worst, (w - p.detach()).abs().max().item())
+    return worst, (w - w0).abs().max().item()
+
 
 def parity_table(parity: Mapping[str, tuple[float, float]]) -> str:
     """From-scratch vs torch.optim: the largest difference and how far the weights moved."""
@@ -213,9 +287,17 @@ def seven_figure(
     )
 
 
-def results_table(runs: Mapping[str, RunLike], rates: Mapping[str, float], n: int) -> str:
+def results_table(
+    runs: Mapping[str, RunLike],
+    rates: Mapping[str, float],
+    n: int,
+    *,
+    batch_size: int | None = None,
+    tuned_at: int | None = None,
+) -> str:
     """Each optimizer's final validation accuracy (± its sampling error on n examples), its
-    accuracy after epoch 1 and its final validation loss; a diverged run says why."""
+    accuracy after epoch 1 and its final validation loss; a diverged run says why. A last
+    line notes when the runs' `batch_size` is not the one the rates were `tuned_at`."""
     lines = [
         f"{'optimizer':10s} {'lr':>6s} {'val accuracy':>15s} {'after epoch 1':>14s} "
         f"{'val loss':>9s}"
@@ -233,6 +315,8 @@ def results_table(runs: Mapping[str, RunLike], rates: Mapping[str, float], n: in
                 f"{name:10s} {rates[name]:6g} {p:7.3f} ± {accuracy_error(p, n):.3f} "
                 f"{first:>14s} {final(run, 'val_loss'):9.4g}"
             )
+    if batch_size != tuned_at:
+        lines.append(f"(the rates were tuned at batch size {tuned_at}; this run used {batch_size})")
     return "\n".join(lines)
 
 
