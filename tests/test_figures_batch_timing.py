@@ -70,3 +70,17 @@ def test_timing_report_and_metrics_follow_the_timings():
     m = figs.timing_metrics(timed, gflops)
     assert m["matmul_gflops"] == 100.0 and m["gflops_b512"] == 20.0
     assert m["step_seconds_b1"] == 1e-4 and m["per_sample_speedup_b512"] == pytest.approx(51.2)
+
+
+def test_random_batches_and_the_flops_of_a_linear_stack():
+    batches = figs.random_batches((1, 8), 64, 10, torch.device("cpu"))
+    assert [(x.shape, t.shape) for x, t in batches.values()] == [
+        ((1, 64), (1,)), ((8, 64), (8,)),
+    ]  # fmt: skip
+    assert all(
+        t.dtype == torch.int64 and t.min() >= 0 and t.max() < 10 for _, t in batches.values()
+    )
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    # forward 64·128 + 128·10 multiply-adds, their weight gradients, and the second layer's
+    # input gradient (the first layer's is not needed): 2 FLOPs each
+    assert figs.linear_flops_per_sample(model) == 2 * (2 * (64 * 128 + 128 * 10) + 128 * 10)

@@ -143,3 +143,31 @@ def test_threshold_report_and_limit_check_line():
     line = figs.limit_check_line(1.0000000001, 0.081787, 0.081787)
     assert line.endswith("2/λ_max exactly") and "eigenvalue at SGD's limit: 1.000000000" in line
     assert figs.limit_check_line(1.0, 0.08, 0.081787).endswith("NOT")
+
+
+@pytest.mark.parametrize(
+    ("lr", "b", "settle", "measured"),
+    [(0.02, 16, 100.0, True), (0.03, 16, 100.0, False), (0.02, 1, 100.0, False),
+     (0.02, 4096, 100.0, False), (0.02, 16, 1e4, False)],
+)  # fmt: skip
+def test_race_floors_are_measured_only_where_a_floor_exists(lr, b, settle, measured):
+    batch = {"full-batch GD": 4096, "SGD (B = 1)": 1, f"mini-batch (B = {b})": b}
+    noisy = ("SGD (B = 1)", f"mini-batch (B = {b})")
+    limits = {1: 0.027, b: 0.07, 4096: 0.082}
+    asked = []
+
+    def measure(rates, size):  # floors (len(rates), seeds): 0.3 / size for every seed
+        asked.append((list(rates), size))
+        return np.full((len(rates), 3), 0.3 / size)
+
+    got = figs.race_floors(lr, batch, noisy, limits, lambda lr, size: 0.3 / size, measure,
+                           settle=settle, allowed=500)  # fmt: skip
+    assert got.report.splitlines()[0].startswith("full-batch GD: lr ")
+    if measured:
+        assert asked == [([lr], 1), ([lr], b)] and set(got.floors) == set(noisy)
+        assert np.allclose(got.ratio, b) and got.derived == pytest.approx(b)
+        assert "SGD's floor / the mini-batch's: mean 16×" in got.report
+    else:
+        assert not asked and got.floors == {} and got.ratio is None and got.derived is None
+        reason = figs.no_floor_reason(lr, b, 4096, limits[1], settle, 500)
+        assert reason and got.report.endswith(reason)

@@ -91,6 +91,26 @@ def time_train_steps(
     return StepTimes(times, matmul_rate, timed)
 
 
+def random_batches(
+    sizes: Iterable[int], features: int, classes: int, device: torch.device
+) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Random inputs (b, features) and labels (b,) for each batch size b, drawn in turn from
+    torch's default generator: stand-ins for real data, since the time of a step does not
+    depend on the values."""
+    return {
+        b: (torch.randn(b, features, device=device), torch.randint(0, classes, (b,), device=device))
+        for b in sizes
+    }
+
+
+def linear_flops_per_sample(model: torch.nn.Module) -> int:
+    """Floating-point operations of one training sample through a stack of Linear layers (a
+    multiply-add is 2): the forward pass, then the weight gradient of every layer and the input
+    gradient of every layer but the first (biases, activations and the loss: negligible)."""
+    weights = [m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    return 2 * (2 * sum(weights) + sum(weights[1:]))
+
+
 def timing_report(
     timed: StepTimes, flop_per_sample: int, gflops: Mapping[int, float], device: torch.device
 ) -> str:

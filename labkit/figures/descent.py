@@ -1,26 +1,26 @@
-"""Notebook 01 (gradient descent), sections 2 and 4: the race of GD, SGD and mini-batch, the
-gradient noise against the batch size, and the 2-D paths; and the words every notebook-01
-module shares (`plural`, `span`, `count`).
+"""Notebook 01 (gradient descent), section 2: the race of GD, SGD and mini-batch and the
+gradient noise against the batch size; the one blow-up test (`blew_up`); and the words every
+notebook-01 module shares (`plural`, `span`, `count`).
 
 The notebook keeps the algorithm (a from-scratch descent loop run for many shuffling seeds
 at once) and the experiments; what is here only lays out their results. Every sentence is
 built from the numbers it is given, so it stays true at whatever settings the learner picks:
 a verdict between noisy runs counts the seeds on each side, and a range over seeds is printed
 wherever one run would be a single noisy sample. Arrays of losses are shaped (steps + 1,
-runs): row 0 is the start, column r one seed's run. Section 3 (limits and noise floors) is in
-`labkit.figures.stability`, section 5 (time per sample) in `labkit.figures.batch_timing`.
+runs): row 0 is the start, column r one seed's run. The runs' batches are drawn by
+`labkit.figures.descent_batches`; the 2-D paths (sections 2 and 4) are drawn and judged in
+`labkit.figures.descent_paths`, section 3 (limits and noise floors) in
+`labkit.figures.stability` and `labkit.figures.descent_limits`, section 5 (time per sample) in
+`labkit.figures.batch_timing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
-
-from labkit.plots import trajectory_figure
 
 FLOOR = 1e-16  # plotted values below this (float64's rounding) are drawn at it
 
@@ -95,6 +95,37 @@ def race_line(
     return text + f"; {plural(samples, 'sample')} seen" + (" per run" if runs > 1 else "")
 
 
+def race_lines(
+    batch: Mapping[str, int],
+    lr: float,
+    excess: Mapping[str, np.ndarray],
+    late: Mapping[str, np.ndarray],
+    blown: Mapping[str, np.ndarray],
+    steps: int,
+) -> str:
+    """`race_line` for each method (`batch`: its name -> its batch size B), each of its runs
+    having seen B × `steps` samples."""
+    return "\n".join(
+        race_line(name, lr, excess[name], late[name], blown[name], b * steps)
+        for name, b in batch.items()
+    )
+
+
+def per_sample_lines(
+    batch: Mapping[str, int], gd: str, late: Mapping[str, np.ndarray], gd_excess: np.ndarray,
+    steps: int,
+) -> str:  # fmt: skip
+    """`per_sample_line` for each noisy method (`batch`: name -> B; `gd` names full-batch GD,
+    the largest B, n) against GD's excess per step; a method with B = n is GD itself, and
+    left out."""
+    n = batch[gd]
+    return "\n".join(
+        per_sample_line(name, late[name], gd_excess, b * steps, n)
+        for name, b in batch.items()
+        if b < n
+    )
+
+
 def per_sample_line(
     name: str, late: np.ndarray, gd_excess: np.ndarray, samples: int, n: int
 ) -> str:
@@ -153,74 +184,6 @@ def race_figure(
     for ax in (by_step, by_sample):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return fig
-
-
-# Section 4's view of the regression's loss in its eigen-coordinates: the start's range
-EIGEN_VIEW: dict[str, Any] = {
-    "xlim": (-5.0, 5.0),
-    "ylim": (-2.0, 2.0),
-    "minimum": (0.0, 0.0),
-    "size": (5.6, 3.4),
-    "equal": True,
-    "axis_labels": ("z₁ (flat direction, λ_min)", "z₂ (steep direction, λ_max)"),
-}
-
-
-def in_view(
-    path: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float], margin: float = 3.0
-) -> np.ndarray:
-    """The path up to its first point well outside the view (or not finite): a diverging path
-    grows fast, and one far point would squash the rest."""
-    centre = np.array([sum(xlim), sum(ylim)]) / 2
-    half = np.array([xlim[1] - xlim[0], ylim[1] - ylim[0]]) / 2
-    with np.errstate(invalid="ignore"):
-        inside = (np.abs(path - centre) <= margin * half).all(axis=1)
-    return path if inside.all() else path[: int(np.argmin(inside)) + 1]
-
-
-def paths_figure(
-    surface: Callable,
-    paths: Mapping[str, np.ndarray],
-    steps: int,
-    *,
-    xlim: tuple[float, float],
-    ylim: tuple[float, float],
-    front: str | None = None,
-    size: tuple[float, float] | None = None,
-    equal: bool = False,
-    axis_labels: tuple[str, str] | None = None,
-    **kwargs: Any,
-) -> Figure:
-    """labkit's trajectory_figure, each path (k + 1, 2) cut where it leaves the view and
-    labelled with how far it got, `front` dashed on top, optionally equal scales on both
-    axes and other axis labels, and the legend under the plot, where it hides no path.
-    `surface` maps points (..., 2) to losses (...) and may return a NumPy array."""
-
-    def tensor_surface(p: torch.Tensor) -> torch.Tensor:  # the contour grid wants a tensor
-        return torch.as_tensor(surface(p))
-
-    shown = {name: in_view(path, xlim, ylim) for name, path in paths.items()}
-    fig = trajectory_figure(tensor_surface, shown, xlim=xlim, ylim=ylim, **kwargs)
-    ax = fig.axes[0]
-    for line, (name, path) in zip(ax.lines, shown.items(), strict=False):  # then the star
-        k = len(path) - 1
-        line.set_label(
-            f"{name}: {plural(k)}"
-            if k == steps
-            else f"{name}: left the view at step {k} of {steps}"
-        )
-        if name == front:
-            line.set(linestyle="--", linewidth=1.6, zorder=3)
-    if equal:
-        ax.set_aspect("equal")  # distances in both directions drawn to the same scale
-    if axis_labels:
-        ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1])
-    ax.get_legend().remove()
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=8)
-    if size:
-        fig.set_size_inches(*size)
-    fig.set_dpi(72)  # a modest PNG
     return fig
 
 
@@ -318,41 +281,3 @@ def noise_metrics(noise: Mapping[int, float], noise_opt: Mapping[int, float]) ->
         **{f"grad_noise_b{b}": value for b, value in noise.items()},
         **{f"grad_noise_at_opt_b{b}": value for b, value in noise_opt.items()},
     }
-
-
-# ---- section 4: a 2-D path's outcome -----------------------------------------------------
-
-
-def bowl_limits_line(lam_max: float, mu: float) -> str:
-    """The largest stable learning rates on a bowl of largest curvature λ_max: plain GD's
-    2/λ_max, and momentum's and Nesterov's in PyTorch's form with momentum μ."""
-    return (
-        f"limits on this bowl: sgd 2/λ_max = {2 / lam_max:.4f}, momentum (2 + 2μ)/λ_max = "
-        f"{(2 + 2 * mu) / lam_max:.4f}, nesterov (2 + 2μ)/((1 + 2μ) λ_max) = "
-        f"{(2 + 2 * mu) / ((1 + 2 * mu) * lam_max):.4f}"
-    )
-
-
-def path_outcomes(surface: Callable, paths: Mapping[str, np.ndarray], lr: float, steps: int) -> str:
-    """One `path_outcome` line per named 2-D path run at `lr` for `steps` steps, judged by the
-    one blow-up test on its losses along the path (`surface` maps (k + 1, 2) -> (k + 1,))."""
-    lines = []
-    for name, path in paths.items():
-        values = np.asarray(surface(torch.from_numpy(path)))  # (k + 1,): the loss along it
-        outcome = path_outcome(path, values, steps, bool(blew_up(values)))
-        lines.append(f"{name:15s} lr {lr:g}: {outcome}")
-    return "\n".join(lines)
-
-
-def path_outcome(path: np.ndarray, values: np.ndarray, steps: int, blew_up: bool) -> str:
-    """One line on how a 2-D path (k + 1, 2) with losses `values` ended: it overflowed (fewer
-    than steps + 1 points), blew up by the one test, or where it got to (minimum 0 at 0)."""
-    if len(path) < steps + 1:
-        return f"blew up: the weights overflowed at step {len(path)}"
-    if blew_up:
-        late = late_mean(values)
-        return f"blew up: loss over the last quarter {late:.3g}, above the start {values[0]:.3g}"
-    return (
-        f"{plural(steps)}, loss {values[-1]:.3g} (minimum 0), "
-        f"{np.hypot(*path[-1]):.3g} from the minimum"
-    )

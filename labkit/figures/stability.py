@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -293,6 +294,45 @@ def race_floors_report(
                           what="SGD's floor / the mini-batch's")
         )  # fmt: skip
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RaceFloors:
+    """The race's noise floors, as `race_floors` measured them (or did not)."""
+
+    floors: dict[str, np.ndarray]  # SGD's and the mini-batch's floors, one per seed; {}: none
+    ratio: np.ndarray | None  # SGD's floor / the mini-batch's, per seed; None: not measured
+    derived: float | None  # the same ratio, derived; None: not measured
+    report: str  # what the notebook prints: `race_floors_report`
+
+
+def race_floors(
+    lr: float,
+    batch: Mapping[str, int],
+    noisy: tuple[str, str],
+    limits: Mapping[int, float],
+    predicted: Callable[[float, int], float],
+    measure: Callable[[Sequence[float], int], np.ndarray],
+    *,
+    settle: float,
+    allowed: int,
+) -> RaceFloors:
+    """SGD's and the mini-batch's floors at the race's `lr`, where they can be measured
+    (`no_floor_reason` says why not: B = 1, B = n, lr at or above SGD's limit, or `settle`
+    steps needed where `allowed` are averaged away). `batch` maps each method's name to its
+    batch size, `noisy` names SGD and the mini-batch, `measure(rates, b)` gives the floors
+    (len(rates), seeds) and `predicted(lr, b)` the derived floor."""
+    sgd, mini = noisy
+    b, n = batch[mini], max(batch.values())
+    reason = no_floor_reason(lr, b, n, limits[1], settle, allowed)
+    floors, ratio, derived = {}, None, None
+    if not reason:
+        floors = {name: measure([lr], batch[name])[0] for name in noisy}
+        ratio = floors[sgd] / floors[mini]  # per seed
+        derived = predicted(lr, 1) / predicted(lr, b)
+    report = race_floors_report(lr, batch, limits, predicted, b=b, reason=reason, floors=floors,
+                                ratio=ratio, derived=derived)  # fmt: skip
+    return RaceFloors(floors, ratio, derived, report)
 
 
 def limit_metrics(
