@@ -360,7 +360,7 @@ def test_optimizers_widgets_drive_both_buttons(lab, browser):
 
 def test_generalization_regularization_sliders_reach_the_train_button(lab, browser):
     page = _open_and_run_all(browser, lab, "04_generalization.ipynb")
-    controls = _cell(page, "decay_slider = widgets.SelectionSlider(")
+    controls = _cell(page, "ui = fg.RegularizationControls(config, weight_decay, dropout)")
     decay = controls.locator(".widget-hslider", has_text="weight decay")
     decay.locator(".widget-readout").filter(has_text=re.compile(r"\d")).wait_for(timeout=60_000)
     before = decay.locator(".widget-readout").text_content().strip()
