@@ -32,6 +32,18 @@ NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts" / "jupyterlab"  # screenshots
 TOKEN = "labkit-browser-token"
 WITH_DEMOS = {"08_quantization.ipynb"}
+# Smaller runs than the defaults (nbval runs every notebook at its defaults; these tests are
+# about the widgets and buttons): fewer epochs, seeds, timed calls and load-test rounds.
+SMALLER = {
+    "04_generalization.ipynb": {"epochs": 15, "seeds": 2},
+    "06_large_models.ipynb": {"epochs": 3, "scaling_seeds": 1, "ddp": False},
+    "07_pruning.ipynb": {"epochs": 2, "repeats": 20},
+    "08_quantization.ipynb": {"epochs": 2, "repeats": 20},
+    "09_distillation.ipynb": {"teacher_epochs": 10, "epochs": 4, "repeats": 20},
+    "10_export.ipynb": {"epochs": 2, "repeats": 20},
+    "11_serving.ipynb": {"rounds": 3, "requests": 128},
+    "12_monitoring.ipynb": {"windows": 50},
+}
 FLAGS = [
     "--no-sandbox",  # needed as root in CI containers
     "--disable-gpu",
@@ -53,14 +65,20 @@ def lab(tmp_path_factory):
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         nb.metadata.pop("widgets", None)
-        # Without the demonstrations (as sweeps run them): the widgets and their buttons are
-        # all there, the run takes a fraction of the time, and nbval runs every notebook in
-        # full with its defaults. 08's Quantize button trains QAT only with demos on.
-        if name not in WITH_DEMOS:
-            parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-            parameters.source = parameters.source.replace(
-                "demos: bool = True", "demos: bool = False"
-            )
+        # Without the demonstrations (as sweeps run them) and at SMALLER settings: the widgets
+        # and their buttons are all there, the run takes a fraction of the time, and nbval
+        # runs every notebook in full with its defaults. 08's Quantize button trains QAT only
+        # with demos on.
+        parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        settings = SMALLER.get(name, {})
+        if "demos: bool" in parameters.source and name not in WITH_DEMOS:
+            settings = settings | {"demos": False}
+        for key, value in settings.items():
+            parameters.source, found = re.subn(
+                rf"^{key}: (\w+) = [^#\n]*", rf"{key}: \1 = {value!r}  ", parameters.source,
+                flags=re.MULTILINE,
+            )  # fmt: skip
+            assert found == 1, (name, key)
         # the fast-start kernel, as a learner who picks it gets it
         nb.metadata["kernelspec"] = {"name": "labkit", "display_name": "labkit",
                                      "language": "python"}  # fmt: skip
