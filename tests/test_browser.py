@@ -35,6 +35,7 @@ WITH_DEMOS = {"08_quantization.ipynb"}
 # Smaller runs than the defaults (nbval runs every notebook at its defaults; these tests are
 # about the widgets and buttons): fewer epochs, seeds, timed calls and load-test rounds.
 SMALLER = {
+    "02_optimizers.ipynb": {"epochs": 3},
     "04_generalization.ipynb": {"epochs": 15, "seeds": 2},
     "06_large_models.ipynb": {"epochs": 3, "scaling_seeds": 1, "ddp": False},
     "07_pruning.ipynb": {"epochs": 2, "repeats": 20},
