@@ -186,11 +186,14 @@ def _show(value: Any) -> str:
 class Batcher:
     """Gathers concurrent requests into one model call; each request gets its own slice of
     the answer back. A batch takes the requests on hand (received and queued) up to
-    `max_batch` rows. When the queue runs dry it lets the event loop turn twice, once to
-    read requests waiting on the sockets and once to run their handlers up to the queue,
-    and closes if none came: a lone request is not held back for company that is not
-    there. It gathers for at most `max_wait_s` after taking its first request. Under load,
-    the requests that queued while the last model call ran go in together."""
+    `max_batch` rows. When the queue runs dry it lets the event loop turn up to `turns`
+    times, each turn reading what waits on the sockets and running the handlers that are
+    ready (two turns are the least a request already on a socket needs to reach the queue),
+    and closes the batch if none came: a lone request is not held back for company that is
+    not there. It gathers for at most `max_wait_s` after taking its first request. Under
+    load, the requests that queued while the last model call ran go in together."""
+
+    turns = 8  # more turns, fuller batches under load; measured: no cost to a lone request
 
     def __init__(self, model: Model, max_batch: int, max_wait_s: float, on_call: Any) -> None:
         self.model, self.max_batch, self.max_wait_s = model, max_batch, max_wait_s
@@ -218,9 +221,11 @@ class Batcher:
                 if self.queue.empty():
                     if self.loop.time() >= deadline:
                         break
-                    await asyncio.sleep(0)  # read the requests waiting on the sockets
-                    await asyncio.sleep(0)  # run their handlers up to the queue
-                    if self.queue.empty():  # no one else on hand: don't wait for strangers
+                    for _ in range(self.turns):  # let requests on their way in reach the queue
+                        await asyncio.sleep(0)
+                        if not self.queue.empty():
+                            break
+                    else:  # no one else on hand: don't wait for strangers
                         break
                 items.append(self.queue.get_nowait())
                 queued += len(items[-1][0])
