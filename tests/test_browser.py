@@ -39,9 +39,9 @@ SMALLER = {
     "04_generalization.ipynb": {"epochs": 15, "seeds": 2},
     "06_large_models.ipynb": {"epochs": 3, "scaling_seeds": 1, "ddp": False},
     "07_pruning.ipynb": {"epochs": 2, "repeats": 20},
-    "08_quantization.ipynb": {"epochs": 2, "repeats": 20},
+    "08_quantization.ipynb": {"hidden": 256, "epochs": 2, "repeats": 20},
     "09_distillation.ipynb": {"teacher_epochs": 10, "epochs": 4, "repeats": 20},
-    "10_export.ipynb": {"epochs": 2, "repeats": 20},
+    "10_export.ipynb": {"hidden": 256, "epochs": 2, "repeats": 20},
     "11_serving.ipynb": {"rounds": 3, "requests": 128},
     "12_monitoring.ipynb": {"windows": 50},
 }
