@@ -191,7 +191,9 @@ class Batcher:
     ready (two turns are the least a request already on a socket needs to reach the queue),
     and closes the batch if none came: a lone request is not held back for company that is
     not there. It gathers for at most `max_wait_s` after taking its first request. Under
-    load, the requests that queued while the last model call ran go in together."""
+    load, the requests that queued while the last model call ran go in together.
+    `on_call(rows, reason)` hears of each model call: its rows, and why its batch closed,
+    "full", "quiet" (no other request on hand) or "wait" (`max_wait_s` was up)."""
 
     turns = 8  # more turns, fuller batches under load; measured: no cost to a lone request
 
@@ -217,20 +219,23 @@ class Batcher:
             items = [await self.queue.get()]
             queued = len(items[0][0])
             deadline = self.loop.time() + self.max_wait_s
+            reason = "full"
             while queued < self.max_batch:
                 if self.queue.empty():
                     if self.loop.time() >= deadline:
+                        reason = "wait"
                         break
                     for _ in range(self.turns):  # let requests on their way in reach the queue
                         await asyncio.sleep(0)
                         if not self.queue.empty():
                             break
                     else:  # no one else on hand: don't wait for strangers
+                        reason = "quiet"
                         break
                 items.append(self.queue.get_nowait())
                 queued += len(items[-1][0])
             batch = np.concatenate([rows for rows, _ in items])
-            self.on_call(len(batch))
+            self.on_call(len(batch), reason)
             try:
                 out = await asyncio.to_thread(self.model, batch)
             except Exception as e:  # the model failed: every waiting request hears it
@@ -254,9 +259,12 @@ def create_app(model: Model | str | os.PathLike, config: ServeConfig | None = No
     app = FastAPI(title=f"labkit serve {model.path.name}", docs_url=None, redoc_url=None)
     app.add_middleware(_Instrument, metrics=metrics)
     if config.batching:
-        run: Any = Batcher(
-            model, config.max_batch, config.max_wait_ms / 1000, metrics.model_rows.observe
-        )
+
+        def on_call(rows: int, reason: str) -> None:
+            metrics.model_rows.observe(rows)
+            metrics.batch_closes.labels(reason).inc()
+
+        run: Any = Batcher(model, config.max_batch, config.max_wait_ms / 1000, on_call)
     else:
 
         async def run(rows: np.ndarray) -> np.ndarray:
@@ -338,6 +346,11 @@ class _Metrics:
         self.model_rows = Histogram(
             "labkit_model_call_rows", "Rows in one model call (batching gathers several requests)",
             registry=self.registry, buckets=rows,
+        )  # fmt: skip
+        self.batch_closes = Counter(
+            "labkit_batch_closes", 'Why batches closed, with batching: "full" (max_batch rows), '
+            '"quiet" (no other request on hand) or "wait" (max_wait_ms was up)', ["reason"],
+            registry=self.registry,
         )  # fmt: skip
         info = {k: str(v) for k, v in {**model.info(), "batching": config.batching}.items()}
         Info("labkit_model", "The model being served", registry=self.registry).info(info)

@@ -188,7 +188,8 @@ def _batcher_sizes(arrivals_ms, max_batch, max_wait_ms, seconds_per_call=0.0):
         return rows * 2
 
     async def main():
-        batcher = Batcher(model, max_batch, max_wait_ms / 1000, sizes.append)
+        batcher = Batcher(model, max_batch, max_wait_ms / 1000,
+                          lambda rows, reason: sizes.append(rows))  # fmt: skip
 
         async def request(i, at):
             await asyncio.sleep(at / 1000)

@@ -150,15 +150,23 @@ def test_sentences_say_what_the_rounds_say():
     assert "16 one-row calls: 0.160 ms" in pays and "saves 0.140 ms" in pays and "is 2%" in pays
 
 
-def test_the_fill_sentence_says_why_a_batch_closes():
-    under = figs.fill_sentence(16, 13.8, 64, 2.0)
-    assert "at most 16 one-row requests wait at once" in under and "--max-batch is 64" in under
-    assert "no batch can fill, so a batch closed when no other request was on hand" in under
-    assert "or after 2 ms of gathering" in under
-    assert "13.8 rows per model call, of the 16 that could be waiting" in under
-    full = figs.fill_sentence(64, 40.2, 64, 2.0)
-    assert "enough to fill a batch of --max-batch 64" in full and "40.2 rows" in full
-    assert "gathers no more" in figs.fill_sentence(16, 3.1, 64, 0.0)
+def test_the_fill_sentence_says_why_batches_closed_from_the_servers_counts():
+    under = figs.fill_sentence(16, 13.8, 64, 2.0, {"quiet": 70.0, "wait": 3.0})
+    assert "there are only 16 clients" in under and "fewer than --max-batch 64: no batch can" \
+        in under  # fmt: skip
+    assert "13.8 rows per model call, and of 73 batches 0 filled, 70 closed when no other " \
+        "request was on hand and 3 when max_wait_ms (2 ms) was up" in under  # fmt: skip
+    full = figs.fill_sentence(64, 40.2, 64, 2.0, {"full": 5.0, "quiet": 1.0, "wait": 0.0})
+    assert "there are 64 clients, enough to fill a batch of --max-batch 64" in full
+    assert "of 6 batches 5 filled" in full
+
+
+def test_batching_counts_read_calls_and_close_reasons_from_metrics():
+    text = ("# TYPE labkit_model_call_rows histogram\nlabkit_model_call_rows_count 7.0\n"
+            "labkit_model_call_rows_sum 20.0\n# TYPE labkit_batch_closes counter\n"
+            'labkit_batch_closes_total{reason="quiet"} 5.0\n'
+            'labkit_batch_closes_total{reason="full"} 2.0\n')  # fmt: skip
+    assert figs.batching_counts(text) == {"calls": 7.0, "full": 2.0, "quiet": 5.0, "wait": 0.0}
 
 
 def test_the_controls_start_at_validated_values_and_read_back():

@@ -100,6 +100,8 @@ def test_health_and_metrics_move_with_the_requests(client, served):
     assert 'labkit_requests_total{path="other",status="404"} 1.0' in text
     assert "labkit_request_rows_sum 3.0" in text and "labkit_model_call_rows_count 1.0" in text
     assert 'labkit_request_seconds_count{path="/predict"} 2.0' in text
+    batching = client.get("/health").json()["config"]["batching"]
+    assert ('labkit_batch_closes_total{reason="quiet"} 1.0' in text) == batching  # alone
 
 
 def test_parse_inputs_names_the_row_and_column():
@@ -112,10 +114,10 @@ def test_parse_inputs_names_the_row_and_column():
 
 class _SlowModel:
     """A stand-in model for the Batcher: echoes its rows, takes `seconds` per call and
-    records each call's row count."""
+    records each call's row count, and (from the Batcher) why each batch closed."""
 
     def __init__(self, seconds: float = 0.0) -> None:
-        self.seconds, self.calls = seconds, []
+        self.seconds, self.calls, self.reasons = seconds, [], []
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         self.calls.append(len(rows))
@@ -126,7 +128,10 @@ class _SlowModel:
 def _batcher(model: _SlowModel, max_batch: int = 64, max_wait_ms: float = 1000.0):
     from labkit.serve import Batcher
 
-    return Batcher(model, max_batch, max_wait_ms / 1000, on_call=lambda rows: None)
+    def on_call(rows, reason):
+        model.reasons.append(reason)
+
+    return Batcher(model, max_batch, max_wait_ms / 1000, on_call=on_call)
 
 
 def test_the_batcher_gathers_what_is_on_hand_and_never_waits_for_strangers():
@@ -143,11 +148,13 @@ def test_the_batcher_gathers_what_is_on_hand_and_never_waits_for_strangers():
         first = asyncio.ensure_future(batcher(rows[0]))
         await asyncio.sleep(0.01)  # the first call is running when the next ones arrive
         later = await asyncio.gather(*(batcher(r) for r in rows[1:4]))
-        return model.calls, alone, lone, together, await first, later
+        return model, alone, lone, together, await first, later
 
-    calls, alone, lone, together, first, later = asyncio.run(scenario())
+    model, alone, lone, together, first, later = asyncio.run(scenario())
+    calls = model.calls
     assert alone < 0.5  # the wait allowed was 1 s: a lone request went straight through
     assert calls == [1, 4, 4, 2, 1, 3]  # max_batch 4; the three that queued during a call
+    assert model.reasons == ["quiet", "full", "full", "quiet", "quiet", "quiet"]
     assert lone.shape == (1, 2) and first[0, 0] == 0  # each request gets its own rows back
     assert [int(r[0, 0]) for r in together] == list(range(10))
     assert [int(r[0, 0]) for r in later] == [1, 2, 3]
@@ -169,9 +176,10 @@ def test_the_batcher_stops_gathering_after_max_wait():
             await asyncio.gather(*sent)
             return len(sent)
 
-        return await stream(), model.calls
+        return await stream(), model.calls, model.reasons
 
-    sent, calls = asyncio.run(scenario())
+    sent, calls, reasons = asyncio.run(scenario())
+    assert reasons[:-1] == ["wait"] * (len(calls) - 1)  # the last: the stream had stopped
     # the stream never paused: without the cap, one batch would have taken every request
     assert sum(calls) == sent and len(calls) >= 2 and max(calls) < sent
 

@@ -25,6 +25,7 @@ from labkit.validate import ConfigError, check_bool, check_int
 
 LEVELS = (1, 4, 16)  # concurrency levels every run measures, besides the `concurrency` parameter
 MAX_CONCURRENCY = 64  # connections at once: threads in the client, beside the server
+CLOSE_REASONS = ("full", "quiet", "wait")  # why the server's batches closed (labkit.serve)
 MODES = ("direct", "batching")  # the two servers: one model call per request, or gathered
 TRY_LEVELS = (1, 2, 4, 8, 16, 32, 64)  # the concurrency slider's stops, besides the parameter
 MAX_ROUNDS = 20  # load tests per point, at most
@@ -257,8 +258,8 @@ def wait_sentence(direct: Any, batched: Any, max_wait_ms: float) -> str:
     ratios = paired_ratios(direct, batched, "p50_ms")
     verdict = ratio_verdict(ratios, lower_is_better=True)
     if verdict == "higher":
-        how = (f"slower by {b - d:.2f} ms: the price of the queue and of the event loop's "
-               "turns the batcher waits for others to join")  # fmt: skip
+        how = (f"slower by {b - d:.2f} ms: the price of the queue and of the hand-off to the "
+               "model's thread")  # fmt: skip
     elif verdict == "lower":
         how = f"faster by {d - b:.2f} ms, a surprise: rerun to see whether it holds"
     else:
@@ -270,27 +271,34 @@ def wait_sentence(direct: Any, batched: Any, max_wait_ms: float) -> str:
     )
 
 
-def fill_sentence(level: int, rows_per_call: float, max_batch: int, max_wait_ms: float) -> str:
-    """How batches closed at one concurrency level. A closed-loop client sends its next
-    request only after its answer, so at most `level` one-row requests wait at once: with
-    `level < max_batch` no batch can fill, and a batch closes when no other request is on
-    hand, or after `max_wait_ms` of gathering. With max_wait_ms 0 a batch takes what is
-    queued and gathers no more."""
-    counted = f"the server counted {rows_per_call:.1f} rows per model call"
-    if max_wait_ms == 0:
-        return (f"at concurrency {level}, with max_wait_ms 0 a batch takes only the requests "
-                f"already queued and gathers no more: {counted}")  # fmt: skip
+def batching_counts(text: str) -> dict[str, float]:
+    """From a server's /metrics text: its model calls so far ("calls") and its batches by why
+    they closed (`CLOSE_REASONS`; zero for a server without batching)."""
+    samples = metric_samples(text)
+    return {"calls": samples["labkit_model_call_rows_count"],
+            **{r: samples.get(f'labkit_batch_closes_total{{reason="{r}"}}', 0.0)
+               for r in CLOSE_REASONS}}  # fmt: skip
+
+
+def fill_sentence(
+    level: int, rows_per_call: float, max_batch: int, max_wait_ms: float,
+    closes: Mapping[str, float],
+) -> str:  # fmt: skip
+    """How batches closed at one concurrency level, from the server's counts: `closes` maps
+    each of `CLOSE_REASONS` to its batches. A closed-loop client sends its next request only
+    after its answer, so a batch never holds more requests than there are clients."""
     if level < max_batch:
-        return (
-            f"at concurrency {level}, at most {level} one-row requests wait at once (each "
-            f"client sends its next request only after its answer), and --max-batch is "
-            f"{max_batch}: no batch can fill, so a batch closed when no other request was on "
-            f"hand, or after {max_wait_ms:g} ms of gathering; {counted}, of the {level} that "
-            f"could be waiting"
-        )
-    return (f"at concurrency {level}, up to {level} requests can wait at once, enough to fill a "
-            f"batch of --max-batch {max_batch}: a batch closes when full, when no other request "
-            f"is on hand, or after {max_wait_ms:g} ms of gathering; {counted}")  # fmt: skip
+        clients = (f"there are only {level} clients, each sending its next request after its "
+                   f"answer, fewer than --max-batch {max_batch}: no batch can fill")  # fmt: skip
+    else:
+        clients = f"there are {level} clients, enough to fill a batch of --max-batch {max_batch}"
+    n = {r: round(closes.get(r, 0.0)) for r in CLOSE_REASONS}
+    return (
+        f"at concurrency {level}, {clients}; the server counted {rows_per_call:.1f} rows per "
+        f"model call, and of {sum(n.values()):,} batches {n['full']:,} filled, {n['quiet']:,} "
+        f"closed when no other request was on hand and {n['wait']:,} when max_wait_ms "
+        f"({max_wait_ms:g} ms) was up"
+    )
 
 
 def pays_sentence(one_row_ms: float, batch_ms: float, rows: int, request_ms: float) -> str:
