@@ -124,7 +124,20 @@ def main() -> None:
                "--path-output", str(out), "--all"]  # fmt: skip
     if args.strict:
         command += ["-W", "-n", "--keep-going"]
-    sys.exit(subprocess.run(command, cwd=ROOT).returncode)
+    code = subprocess.run(command, cwd=ROOT).returncode
+    if code == 0:
+        icon_on_the_redirect(out / "_build" / "html")
+    sys.exit(code)
+
+
+def icon_on_the_redirect(html: Path) -> None:
+    """Jupyter Book's root index.html only redirects to the first page. Without an icon link
+    there, a browser asks the server for /favicon.ico, which the site does not have (a 404
+    in every visitor's console): point it at the book's own icon."""
+    index = html / "index.html"
+    text = index.read_text()
+    if 'rel="icon"' not in text:
+        index.write_text(f'<link rel="icon" href="_static/favicon.svg" />\n{text}')
 
 
 if __name__ == "__main__":

@@ -119,6 +119,9 @@ def test_every_chapter_is_a_page_with_its_outputs_and_launch_buttons(site):
         if any("parameters" in c.metadata.get("tags", []) for c in nb.cells):
             assert "out_dir" in page  # the parameters cell is shown
     assert (site / "book" / "glossary.html").exists() and (site / "book" / "running.html").exists()
+    # the root page only redirects: it names the icon, or browsers ask for a /favicon.ico
+    icon = re.search(r'rel="icon" href="([^"]+)"', (site / "index.html").read_text())
+    assert icon and (site / icon.group(1)).is_file()
 
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -152,9 +155,11 @@ def page(served):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         page.problems = []  # console errors, page errors, failed or refused requests
-        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+        page.on("console", lambda m: m.type == "error" and page.problems.append(
+            f"{m.text} ({m.location.get('url')})"))  # fmt: skip
         page.on("pageerror", lambda e: page.problems.append(str(e)))
-        page.on("requestfailed", lambda r: page.problems.append(f"failed {r.url}"))
+        page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED"  # left by a redirect
+                and page.problems.append(f"failed {r.url} ({r.failure})"))  # fmt: skip
         page.on(
             "response", lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}")
         )
